@@ -1,0 +1,47 @@
+# llmsynth: `make demo` runs the main job, `make test` runs the checks and tests.
+# Both set up .venv first (idempotent: re-installs only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch; a GPU host sets e.g. TORCH_SPEC="torch==2.13.0" with its CUDA index.
+TORCH_SPEC ?= torch==2.13.0
+LLMSYNTH_DATA_DIR ?= ../shared/datasets
+PRESET ?= quick
+PYTEST_ARGS ?=
+export LLMSYNTH_DATA_DIR
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: setup demo test lint check-imports pytest clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: setup
+	$(BIN)/llmsynth run --preset $(PRESET)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy llmsynth_core tasks flows
+
+check-imports: setup
+	$(BIN)/lint-imports
+
+pytest: setup
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+test: lint check-imports pytest
+
+clean:
+	rm -rf $(VENV) llmsynth-output .pytest_cache .mypy_cache .ruff_cache

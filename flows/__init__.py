@@ -1,0 +1,1 @@
+"""Prefect flows of llmsynth and the `llmsynth` command line."""

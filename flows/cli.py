@@ -1,0 +1,192 @@
+"""The `llmsynth` command line: a thin shell over the registry and the flows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from llmsynth_core.config import (
+    ExperimentConfig,
+    GenerationConfig,
+    LLMConfig,
+    load_experiment,
+    preset_path,
+)
+from llmsynth_core.data import load_split
+from llmsynth_core.errors import LlmsynthError
+from llmsynth_core.prompts import Example, PromptContext, plan_request
+from llmsynth_core.registry import load_registry
+from llmsynth_core.taskspec import TaskSpec
+
+app = typer.Typer(
+    help="Can I train a text classifier on LLM-generated data? Generate, train, compare, explain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="The task registry.", no_args_is_help=True)
+llm_app = typer.Typer(help="The embedded LLMs (llama.cpp server).", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(llm_app, name="llm")
+console = Console()
+
+TaskDirs = Annotated[
+    list[Path] | None,
+    typer.Option("--task-dir", help="Extra directory of task spec YAML files (repeatable)."),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(envvar="LLMSYNTH_DATA_DIR", help="Directory with <task>/{train,test}.parquet."),
+]
+
+
+def _data_dir(value: Path | None, required: bool = True) -> Path | None:
+    if value is None and required:
+        raise LlmsynthError(
+            "no data directory: pass --data-dir or set LLMSYNTH_DATA_DIR "
+            "(e.g. ../shared/datasets, or its sample/ subset)"
+        )
+    if value is not None and not value.is_dir():
+        raise LlmsynthError(f"data directory {str(value)!r} does not exist; fix --data-dir")
+    return value
+
+
+@tasks_app.command("list")
+def tasks_list(task_dir: TaskDirs = None) -> None:
+    """List the registered tasks, most objective first."""
+    registry = load_registry(task_dir or [])
+    table = Table(title=f"{len(registry)} tasks")
+    for column in ("id", "name", "subjectivity", "labels", "domain"):
+        table.add_column(column)
+    for spec in sorted(registry.values(), key=lambda s: (s.subjectivity, s.id)):
+        labels = ", ".join(spec.label_names)
+        table.add_row(
+            spec.id,
+            spec.name,
+            "★" * spec.subjectivity,
+            labels if len(labels) < 60 else labels[:57] + "...",
+            spec.domain,
+        )
+    console.print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(
+    task_id: Annotated[str, typer.Argument(help="Task id, e.g. ag_news.")],
+    label: Annotated[str | None, typer.Option(help="Label to render prompts for.")] = None,
+    task_dir: TaskDirs = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show a task and example rendered prompts of both styles (chat and completion)."""
+    registry = load_registry(task_dir or [])
+    if task_id not in registry:
+        raise LlmsynthError(f"unknown task {task_id!r}; known: {sorted(registry)}")
+    spec = registry[task_id]
+    chosen = label or spec.label_names[0]
+    spec.label(chosen)
+    console.print(Panel(f"[bold]{spec.name}[/] ({spec.id})\n{spec.description}", expand=False))
+    console.print(
+        f"domain: {spec.domain}; subjectivity {spec.subjectivity}/5; "
+        f"prompt version {spec.prompts.version}"
+    )
+    for item in spec.labels:
+        console.print(f"  • [bold]{item.name}[/]: {item.description}")
+    examples = _examples(spec, chosen, _data_dir(data_dir, required=False))
+    for style in ("chat", "completion"):
+        for mode in ("zero_shot", "few_shot"):
+            ctx = PromptContext(
+                spec, LLMConfig(prompt_style=style), GenerationConfig(), mode, chosen, examples
+            )
+            request = plan_request(ctx, 0).request
+            body = (
+                "\n\n".join(f"[{m.role}]\n{m.content}" for m in request.messages)
+                if style == "chat"
+                else request.prompt or ""
+            )
+            console.print(Panel(Text(body), title=f"{style} / {mode} / {chosen}", expand=False))
+
+
+def _examples(spec: TaskSpec, label: str, data_dir: Path | None) -> list[Example]:
+    if data_dir is not None:
+        try:
+            train = load_split(spec, data_dir, "train")
+        except LlmsynthError:
+            train = None
+        if train is not None:
+            pool = train[train["label"] == label].head(20)
+            return [
+                Example(id=str(i), text=t) for i, t in zip(pool.index, pool["text"], strict=True)
+            ]
+    return [Example(id=f"placeholder-{i}", text=f"<a real {label} example {i}>") for i in range(3)]
+
+
+@app.command()
+def run(
+    preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
+    data_dir: DataDir = None,
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            envvar="LLMSYNTH_OUTPUT_DIR", help="Where artifacts and runs go (content-addressed)."
+        ),
+    ] = Path("llmsynth-output"),
+) -> None:
+    """Run an experiment end to end: generate, train, evaluate, analyse."""
+    experiment = _experiment(preset, config)
+    data = _data_dir(data_dir)
+    assert data is not None
+    from flows.pipeline import pipeline
+    from tasks.progress import reporter
+
+    console.print(
+        f"[bold]llmsynth[/] experiment [cyan]{experiment.name}[/] "
+        f"(config hash {experiment.semantic_hash()}) on {data}"
+    )
+    with reporter.live(console):
+        run_dir = pipeline(experiment, str(data), str(output_dir))
+    results = Path(run_dir) / "results.md"
+    console.print(results.read_text())
+    console.print(f"[bold green]done[/]: results in {run_dir}")
+
+
+def _experiment(preset: str | None, config: Path | None) -> ExperimentConfig:
+    if (preset is None) == (config is None):
+        raise LlmsynthError("give exactly one of --preset NAME or --config FILE")
+    return load_experiment(preset_path(preset) if preset else config)  # type: ignore[arg-type]
+
+
+@llm_app.command("serve")
+def llm_serve(
+    model: Annotated[
+        str, typer.Argument(help="smollm2-135m-instruct (chat) or gemma3-270m (base).")
+    ] = "smollm2-135m-instruct",
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1.")] = None,
+) -> None:
+    """Serve an embedded model on an OpenAI-compatible endpoint until Ctrl-C."""
+    from tasks import llm_server as server
+
+    port = port or server.DEFAULT_PORTS.get(model, 8765)
+    process = server.start_server(model, port, server.default_cache_dir())
+    try:
+        server.wait_ready(process, port, model)
+        console.print(f"serving [bold]{model}[/] at {server.base_url(port)} (Ctrl-C stops)")
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop_server(process)
+
+
+def main() -> None:
+    try:
+        app()
+    except LlmsynthError as exc:
+        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)

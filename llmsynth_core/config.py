@@ -1,0 +1,196 @@
+"""Experiment configuration: one frozen model per stage, composed into one experiment.
+
+Semantic settings change results and are hashed; runtime settings (concurrency, timeouts,
+progress display) are not; secrets never live here, only the *name* of the variable that
+holds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmsynth_core.errors import ConfigError
+from llmsynth_core.hashing import stable_hash
+
+Mode = Literal["zero_shot", "few_shot"]
+PromptStyle = Literal["chat", "completion"]
+ALL_MODES: tuple[Mode, ...] = ("zero_shot", "few_shot")
+EMBEDDED_LLMS = ("smollm2-135m-instruct", "gemma3-270m")
+EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LLMConfig(_Stage):
+    """Which model generates, and how it is sampled."""
+
+    endpoint: str = Field(
+        default="embedded",
+        description="'embedded' starts llama.cpp locally; otherwise an OpenAI-compatible base "
+        "URL such as https://api.openai.com/v1 or http://127.0.0.1:8000/v1 (vLLM, Ollama).",
+    )
+    embedded_model: Literal["smollm2-135m-instruct", "gemma3-270m"] = Field(
+        default="smollm2-135m-instruct",
+        description="Model the embedded llama.cpp server loads (endpoint='embedded' only).",
+    )
+    model: str = Field(
+        default="smollm2-135m-instruct",
+        description="Model id sent with every request.",
+    )
+    prompt_style: PromptStyle = Field(
+        default="chat", description="'chat' for instruction models, 'completion' for base models."
+    )
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="Name of the environment variable holding the API key (never the key).",
+    )
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=96, ge=8, le=4096)
+    seed: int = 0
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.endpoint == "embedded"
+
+
+class GenerationConfig(_Stage):
+    """How much synthetic data to make and how the study's prompting is applied."""
+
+    modes: list[Mode] = Field(default_factory=lambda: list(ALL_MODES), min_length=1)
+    per_label: int = Field(default=24, ge=1, description="Accepted examples wanted per label.")
+    diversity_every: int = Field(
+        default=5, ge=1, description="n: after every n generations, ask for more diversity."
+    )
+    conversation_length: int = Field(
+        default=10, ge=1, description="Zero-shot requests per chat conversation before a fresh one."
+    )
+    history_turns: int = Field(
+        default=4, ge=0, description="Earlier turns kept in a zero-shot conversation."
+    )
+    few_shot_k: int = Field(default=3, ge=1, description="k real examples shown per request.")
+    few_shot_max_chars: int = Field(
+        default=600, ge=50, description="Shown examples are cut to this many characters."
+    )
+    max_attempts_factor: float = Field(
+        default=3.0, ge=1.0, description="Stop a label after per_label * factor requests."
+    )
+    on_truncated: Literal["drop", "trim"] = Field(
+        default="trim",
+        description="A reply cut off at max_tokens: 'trim' keeps it up to its last full "
+        "sentence (dropped if none), 'drop' rejects it.",
+    )
+    min_chars: int = Field(default=12, ge=1)
+    max_chars: int = Field(default=1200, ge=20)
+
+    @field_validator("modes")
+    @classmethod
+    def _unique_modes(cls, modes: list[Mode]) -> list[Mode]:
+        if len(set(modes)) != len(modes):
+            raise ValueError("modes must be unique; remove the repeated entry")
+        return modes
+
+
+class TrainingConfig(_Stage):
+    """Fine-tuning an encoder classifier."""
+
+    models: list[str] = Field(
+        default_factory=lambda: [EMBEDDED_ENCODER],
+        min_length=1,
+        description="Encoders fine-tuned separately: 'embedded:all-MiniLM-L6-v2', a local "
+        "checkpoint directory, or a hub id such as bert-base-uncased (needs a local copy or "
+        "hub access).",
+    )
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0.0)
+    weight_decay: float = Field(default=0.01, ge=0.0)
+    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    max_length: int = Field(default=128, ge=8, le=4096)
+    seed: int = 42
+    max_steps: int | None = Field(default=None, ge=1, description="Cap on optimizer steps.")
+
+
+class EvaluationConfig(_Stage):
+    """Evaluation on the real test split."""
+
+    max_test_examples: int | None = Field(
+        default=None, ge=1, description="Stratified, seeded subsample of the test split."
+    )
+    seed: int = 42
+
+
+class RuntimeConfig(_Stage):
+    """Operational knobs: never hashed, never change results."""
+
+    concurrency: int = Field(default=2, ge=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    inference_batch_size: int = Field(default=64, ge=1)
+    embedded_port: int | None = Field(
+        default=None, ge=1024, le=65535, description="Port of the embedded llama.cpp server."
+    )
+
+
+class ExperimentConfig(_Stage):
+    """A whole experiment, as named by a YAML file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    tasks: list[str] = Field(min_length=1)
+    task_dirs: list[str] = Field(
+        default_factory=list, description="Extra directories of task spec YAML files."
+    )
+    llm: LLMConfig = LLMConfig()
+    generation: GenerationConfig = GenerationConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, tasks: list[str]) -> list[str]:
+        dupes = sorted({t for t in tasks if tasks.count(t) > 1})
+        if dupes:
+            raise ValueError(f"tasks must be unique; remove the repeated {dupes}")
+        return tasks
+
+    @property
+    def sources(self) -> list[str]:
+        """Training data sources: real (size-matched) plus each synthetic mode."""
+        return ["real", *self.generation.modes]
+
+    def semantic_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"runtime", "description"})
+
+    def semantic_hash(self) -> str:
+        return stable_hash(self.semantic_dict())
+
+
+def parse_experiment(raw: object, source: str) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc, source) from None
+
+
+def load_experiment(path: Path) -> ExperimentConfig:
+    with path.open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    return parse_experiment(raw, str(path))
+
+
+def preset_path(name: str) -> Path:
+    path = Path(__file__).parent / "presets" / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown preset {name!r}; available: {sorted(list_presets())}")
+    return path
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in (Path(__file__).parent / "presets").glob("*.yaml"))

@@ -1,0 +1,34 @@
+"""Errors that tell the user which field is wrong and how to fix it."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class LlmsynthError(Exception):
+    """Base class: a problem the user can fix, with a message that says how."""
+
+
+class ConfigError(LlmsynthError):
+    """A config or task-spec file is invalid."""
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, source: str) -> ConfigError:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                lines.append(f"  {where}: unknown key; remove it or fix its spelling")
+            elif err["type"] == "missing":
+                lines.append(f"  {where}: required key is missing; add it")
+            else:
+                lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+        return cls(f"{source} is invalid:\n" + "\n".join(lines))
+
+
+class DataError(LlmsynthError):
+    """Real data is missing or malformed."""
+
+
+class GenerationError(LlmsynthError):
+    """The LLM endpoint cannot be used (bad key, unknown model, unreachable)."""

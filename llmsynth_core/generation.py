@@ -1,0 +1,129 @@
+"""Generating one label's synthetic examples until its quota is met.
+
+Requests are issued in rounds by index; rows are judged in index order, so the accepted set is
+the same on every run whatever order replies arrive in (and, with a request cache, on reruns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from llmsynth_core.llm_types import LLMRequest, LLMResponse
+from llmsynth_core.parsing import judge, normalise
+from llmsynth_core.prompts import PlannedRequest, PromptContext, Turn, plan_request
+
+Call = Callable[[LLMRequest], Awaitable[LLMResponse]]
+Progress = Callable[[int, int], None]
+
+
+async def generate_label(
+    ctx: PromptContext,
+    call: Call,
+    concurrency: int,
+    endpoint_kind: str,
+    on_progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """All attempted rows for one (task, mode, label); exactly `per_label` accepted if possible."""
+    target = ctx.generation.per_label
+    budget = math.ceil(target * ctx.generation.max_attempts_factor)
+    replies: dict[int, tuple[PlannedRequest, LLMResponse]] = {}
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    accepted = 0
+    next_index = 0
+    limit = asyncio.Semaphore(concurrency)
+    while accepted < target and next_index < budget:
+        batch = range(next_index, min(budget, next_index + target - accepted))
+        next_index = batch.stop
+        await _run_round(ctx, call, limit, batch, replies)
+        for index in batch:
+            planned, response = replies[index]
+            verdict = judge(
+                response.text,
+                response.finish_reason,
+                ctx.generation.min_chars,
+                ctx.generation.max_chars,
+                seen,
+                trim_truncated=ctx.generation.on_truncated == "trim",
+            )
+            reason = verdict.reason if accepted < target or verdict.reason else "surplus"
+            if reason is None:
+                accepted += 1
+                seen.add(normalise(verdict.text))
+            rows.append(_row(planned, response, verdict.text, reason, endpoint_kind))
+        if on_progress:
+            on_progress(accepted, target)
+    return rows
+
+
+async def _run_round(
+    ctx: PromptContext,
+    call: Call,
+    limit: asyncio.Semaphore,
+    batch: range,
+    replies: dict[int, tuple[PlannedRequest, LLMResponse]],
+) -> None:
+    """Send a round: independent requests in parallel, each conversation's turns in order."""
+    chained = ctx.mode == "zero_shot" and ctx.llm.prompt_style == "chat"
+    length = ctx.generation.conversation_length if chained else 1
+    chains: dict[int, list[int]] = {}
+    for index in batch:
+        chains.setdefault(index // length, []).append(index)
+
+    async def run_chain(indices: list[int]) -> None:
+        for index in indices:
+            history = _history(replies, index, length) if chained else []
+            planned = plan_request(ctx, index, history)
+            async with limit:
+                replies[index] = (planned, await call(planned.request))
+
+    await asyncio.gather(*(run_chain(indices) for indices in chains.values()))
+
+
+def _history(
+    replies: dict[int, tuple[PlannedRequest, LLMResponse]], index: int, length: int
+) -> list[Turn]:
+    start = index - index % length
+    turns = []
+    for earlier in range(start, index):
+        planned, response = replies[earlier]
+        user = planned.request.messages[-1].content
+        turns.append(Turn(user=user, assistant=response.text.strip()))
+    return turns
+
+
+def _row(
+    planned: PlannedRequest,
+    response: LLMResponse,
+    text: str,
+    reason: str | None,
+    endpoint_kind: str,
+) -> dict[str, Any]:
+    request = planned.request
+    return {
+        "task": planned.task_id,
+        "mode": planned.mode,
+        "label": planned.label,
+        "text": text,
+        "raw_text": response.text,
+        "accepted": reason is None,
+        "reject_reason": reason,
+        "request_index": planned.index,
+        "conversation": planned.conversation,
+        "turn": planned.turn,
+        "style": planned.style,
+        "length": planned.length,
+        "few_shot_ids": list(planned.example_ids),
+        "model": request.model,
+        "endpoint_kind": endpoint_kind,
+        "prompt_version": request.prompt_version,
+        "request_hash": request.request_hash(),
+        "seed": request.seed if request.seed is not None else -1,
+        "finish_reason": response.finish_reason,
+        "prompt_tokens": response.prompt_tokens,
+        "completion_tokens": response.completion_tokens,
+        "latency_s": response.latency_s,
+    }

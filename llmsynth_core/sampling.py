@@ -1,0 +1,50 @@
+"""Seeded sampling: stratified subsamples and per-request random draws."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+import pandas as pd
+
+from llmsynth_core.hashing import stable_hash
+
+T = TypeVar("T")
+
+
+def request_rng(*key: object) -> random.Random:
+    """A generator seeded from a key, so draw i of a label is the same on every run."""
+    return random.Random(int(stable_hash(list(key), length=16), 16))
+
+
+def sample_per_label(
+    frame: pd.DataFrame, counts: Mapping[str, int], seed: int, label_column: str = "label"
+) -> pd.DataFrame:
+    """Up to counts[label] rows of each label, drawn without replacement with a fixed seed."""
+    parts = []
+    for label, count in counts.items():
+        pool = frame[frame[label_column] == label]
+        parts.append(pool.sample(n=min(count, len(pool)), random_state=seed))
+    return pd.concat(parts).reset_index(drop=True) if parts else frame.iloc[:0]
+
+
+def stratified_subsample(
+    frame: pd.DataFrame, n: int, seed: int, label_column: str = "label"
+) -> pd.DataFrame:
+    """About n rows keeping label proportions (largest remainder, at least one per label)."""
+    if n >= len(frame):
+        return frame.reset_index(drop=True)
+    shares = frame[label_column].value_counts(normalize=True) * n
+    counts = {str(label): max(1, int(share)) for label, share in shares.items()}
+    remainders = sorted(shares.items(), key=lambda item: item[1] - int(item[1]), reverse=True)
+    for label, _ in remainders:
+        if sum(counts.values()) >= n:
+            break
+        counts[str(label)] += 1
+    return sample_per_label(frame, counts, seed, label_column)
+
+
+def draw(rng: random.Random, items: Sequence[T], k: int) -> list[T]:
+    """k distinct items (fewer if the pool is smaller)."""
+    return rng.sample(list(items), min(k, len(items)))

@@ -1,0 +1,89 @@
+"""Declared schemas of every Parquet artifact, checked on write and on read."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from llmsynth_core.errors import DataError
+
+GENERATIONS = pa.schema(
+    [
+        ("task", pa.string()),
+        ("mode", pa.string()),
+        ("label", pa.string()),
+        ("text", pa.string()),
+        ("raw_text", pa.string()),
+        ("accepted", pa.bool_()),
+        ("reject_reason", pa.string()),
+        ("request_index", pa.int64()),
+        ("conversation", pa.int64()),
+        ("turn", pa.int64()),
+        ("style", pa.string()),
+        ("length", pa.string()),
+        ("few_shot_ids", pa.list_(pa.string())),
+        ("model", pa.string()),
+        ("endpoint_kind", pa.string()),
+        ("prompt_version", pa.string()),
+        ("request_hash", pa.string()),
+        ("seed", pa.int64()),
+        ("finish_reason", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("latency_s", pa.float64()),
+    ]
+)
+
+PREDICTIONS = pa.schema(
+    [
+        ("task", pa.string()),
+        ("model", pa.string()),
+        ("source", pa.string()),
+        ("row", pa.int64()),
+        ("label", pa.string()),
+        ("label_id", pa.int64()),
+        ("pred_id", pa.int64()),
+        ("pred", pa.string()),
+        ("correct", pa.bool_()),
+        ("probs", pa.list_(pa.float64())),
+        ("agreement", pa.float64()),
+    ]
+)
+
+METRICS = pa.schema(
+    [
+        ("task", pa.string()),
+        ("subjectivity", pa.int64()),
+        ("model", pa.string()),
+        ("source", pa.string()),
+        ("n_train", pa.int64()),
+        ("n_test", pa.int64()),
+        ("macro_f1", pa.float64()),
+        ("accuracy", pa.float64()),
+        ("train_seconds", pa.float64()),
+    ]
+)
+
+SCHEMAS = {"generations": GENERATIONS, "predictions": PREDICTIONS, "metrics": METRICS}
+
+
+def to_table(frame: pd.DataFrame, schema: pa.Schema, name: str) -> pa.Table:
+    """Convert with the declared schema, naming missing or extra columns on mismatch."""
+    expected, present = set(schema.names), set(frame.columns)
+    if expected != present:
+        raise DataError(
+            f"artifact {name!r}: columns differ from its schema; "
+            f"missing {sorted(expected - present)}, unexpected {sorted(present - expected)}"
+        )
+    try:
+        return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"artifact {name!r}: a column has the wrong type: {exc}") from None
+
+
+def check_table(table: pa.Table, schema: pa.Schema, name: str) -> None:
+    if not table.schema.equals(schema, check_metadata=False):
+        raise DataError(
+            f"artifact {name!r} does not match its declared schema:\n"
+            f"expected {schema}\nfound {table.schema}"
+        )

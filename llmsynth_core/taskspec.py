@@ -1,0 +1,168 @@
+"""Task specifications: one YAML file per classification task, validated into frozen models."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from llmsynth_core.errors import ConfigError
+
+Style = Literal["chat", "completion"]
+
+# Placeholders each template may use; anything else is a typo caught at load time.
+CHAT_SLOTS = {
+    "context": {"label", "label_description"},
+    "generation": {"label", "label_description", "style", "length"},
+    "diversity": {"label", "label_description", "style", "length"},
+    "few_shot": {"label", "label_description", "style", "length", "examples"},
+}
+COMPLETION_SLOTS = {
+    "zero_shot": {"label", "label_description", "style", "length"},
+    "few_shot": {"label", "label_description", "style", "length", "examples"},
+    "example": {"text", "label"},
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LabelSpec(_Frozen):
+    """One class: its name as stored in the data, and how prompts phrase it."""
+
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1, description="One line saying what the label means.")
+    prompt_name: str | None = Field(
+        default=None, description="How prompts name the label; defaults to `name`."
+    )
+
+    @property
+    def phrase(self) -> str:
+        return self.prompt_name or self.name
+
+
+class HubSource(_Frozen):
+    """Where online users find the same data on the Hugging Face Hub (opt-in)."""
+
+    path: str
+    config: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    text_column: str = "text"
+    label_column: str = "label"
+    label_names: list[str] | None = Field(
+        default=None, description="Names of integer hub labels, in id order, when they differ."
+    )
+
+
+class DataSpec(_Frozen):
+    """Where the real data lives, relative to the data directory (or absolute)."""
+
+    train: str
+    test: str
+    text_column: str = "text"
+    label_column: str = "label"
+    agreement_column: str | None = Field(
+        default=None, description="Per-instance annotator agreement in [0, 1], if the data has it."
+    )
+    hub: HubSource | None = None
+
+
+class ChatPrompts(_Frozen):
+    """The study's chat prompting: a context (system) prompt, then generation requests."""
+
+    context: str
+    generation: str
+    diversity: str
+    few_shot: str
+
+
+class CompletionPrompts(_Frozen):
+    """Completion-style prompts for base models, which continue text rather than obey."""
+
+    zero_shot: str
+    few_shot: str
+    example: str = "{text}"
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
+
+
+class PromptSpec(_Frozen):
+    version: str = Field(description="Bump when any template changes; it keys request caches.")
+    chat: ChatPrompts
+    completion: CompletionPrompts
+    styles: list[str] = Field(min_length=1)
+    lengths: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_placeholders(self) -> PromptSpec:
+        for group, allowed_by_field in (("chat", CHAT_SLOTS), ("completion", COMPLETION_SLOTS)):
+            templates = getattr(self, group)
+            for field, allowed in allowed_by_field.items():
+                used = template_fields(getattr(templates, field))
+                unknown = sorted(used - allowed)
+                if unknown:
+                    raise ValueError(
+                        f"prompts.{group}.{field} uses unknown placeholder(s) {unknown}; "
+                        f"allowed: {sorted(allowed)}"
+                    )
+        return self
+
+
+class TaskSpec(_Frozen):
+    """Everything llmsynth knows about one task."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    description: str
+    domain: str = Field(description="Kind of text, e.g. 'news article', 'tweet'.")
+    subjectivity: int = Field(
+        ge=1, le=5, description="1 = most objective ... 5 = most subjective (study's ranking)."
+    )
+    labels: list[LabelSpec] = Field(min_length=2)
+    data: DataSpec
+    prompts: PromptSpec
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[LabelSpec]) -> list[LabelSpec]:
+        names = [label.name for label in labels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"labels must be unique; remove the repeated {dupes}")
+        return labels
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def label(self, name: str) -> LabelSpec:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        raise KeyError(f"task {self.id!r} has no label {name!r}; labels: {self.label_names}")
+
+
+def template_fields(template: str) -> set[str]:
+    """The named placeholders of a str.format template."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def parse_task_spec(raw: object, source: str) -> TaskSpec:
+    """Validate a parsed YAML document, naming the file and field on error."""
+    try:
+        return TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc, source) from None
+
+
+def load_task_spec(path: Path) -> TaskSpec:
+    with path.open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    spec = parse_task_spec(raw, str(path))
+    if spec.id != path.stem:
+        raise ConfigError(f"{path}: id {spec.id!r} must match the file name {path.stem!r}")
+    return spec

@@ -1,0 +1,301 @@
+"""Fine-tuning an encoder for sequence classification: the plain torch loop behind train stages.
+
+torch and transformers are imported inside the functions that use them, so this module imports
+on hosts without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from llmsynth_core.config import TrainingConfig
+
+if TYPE_CHECKING:
+    import torch
+
+# Batches are drawn from buckets this many batches wide, sorted by length inside each bucket,
+# so padding stays small while batch composition still varies between epochs.
+BUCKET_BATCHES = 50
+# Standard BERT fine-tuning recipe (as in the transformers Trainer); not a TrainingConfig field.
+MAX_GRAD_NORM = 1.0
+
+Features = dict[str, list[list[int]]]
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One finished (or step-capped) epoch: mean of its batch losses, steps taken, wall time."""
+
+    epoch: int
+    train_loss: float
+    steps: int
+    seconds: float
+
+
+@dataclass
+class TrainedClassifier:
+    """A fine-tuned model with its tokenizer, ready for batched inference and saving."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    max_length: int
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [str(id2label[i]) for i in range(self.n_labels)]
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Class probabilities, shape (len(texts), n_labels), in the order of `texts`."""
+        import torch
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.zeros((len(texts), self.n_labels), dtype=np.float32)
+        if not texts:
+            return out
+        features = _tokenize(self.tokenizer, texts, max_length or self.max_length)
+        lengths = np.array([len(ids) for ids in features["input_ids"]])
+        # Longest first, so padding within a batch is minimal and memory peaks early.
+        order = np.argsort(-lengths, kind="stable")
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size].tolist()
+                batch = _collate(features, idx, self.tokenizer, self.device)
+                with _autocast(self.device):
+                    logits = self.model(**batch).logits
+                out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
+    ) -> npt.NDArray[np.int64]:
+        """Most probable label id per text."""
+        proba = self.predict_proba(texts, batch_size=batch_size, max_length=max_length)
+        ids: npt.NDArray[np.int64] = proba.argmax(axis=1).astype(np.int64)
+        return ids
+
+    def save(self, path: str, model_card: str) -> None:
+        """Write a standard Hugging Face checkpoint plus README.md, loadable by `pipeline`."""
+        target = Path(path)
+        target.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(target))
+        self.tokenizer.save_pretrained(str(target))
+        (target / "README.md").write_text(model_card, encoding="utf-8")
+
+
+def train_classifier(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    n_labels: int,
+    model_dir: str,
+    config: TrainingConfig,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    label_names: Sequence[str] | None = None,
+    *,
+    device: str | None = None,
+) -> TrainedClassifier:
+    """Fine-tune the checkpoint in local `model_dir` on (texts, labels); device None = auto."""
+    _check_inputs(texts, labels, n_labels, label_names)
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+    )
+
+    run_device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    seed_everything(config.seed)
+    with _deterministic_on_cpu(run_device):
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        label_kwargs: dict[str, Any] = {}
+        if label_names is not None:
+            label_kwargs["id2label"] = dict(enumerate(label_names))
+            label_kwargs["label2id"] = {name: i for i, name in enumerate(label_names)}
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=n_labels, local_files_only=True, **label_kwargs
+        )
+        # Half-precision checkpoints would make AdamW updates lossy; train master weights in fp32.
+        model = model.float().to(run_device)
+
+        features = _tokenize(tokenizer, texts, config.max_length)
+        lengths = np.array([len(ids) for ids in features["input_ids"]])
+        targets = torch.tensor(list(labels), dtype=torch.long)
+        batch_rng = np.random.default_rng(config.seed)
+
+        steps_per_epoch = math.ceil(len(texts) / config.batch_size)
+        total_steps = config.epochs * steps_per_epoch
+        if config.max_steps is not None:
+            total_steps = min(total_steps, config.max_steps)
+        optimizer = torch.optim.AdamW(
+            _param_groups(model, config.weight_decay), lr=config.learning_rate
+        )
+        scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+            optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps
+        )
+
+        model.train()
+        step = 0
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            loss_sum = torch.zeros((), device=run_device)
+            epoch_steps = 0
+            for idx in length_grouped_batches(lengths, config.batch_size, batch_rng):
+                if step >= total_steps:
+                    break
+                batch = _collate(features, idx, tokenizer, run_device)
+                with _autocast(run_device):
+                    loss = model(**batch, labels=targets[idx].to(run_device)).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                # Accumulate on device: one host sync per epoch, not per step.
+                loss_sum += loss.detach().float()
+                epoch_steps += 1
+                step += 1
+            if epoch_steps and on_epoch is not None:
+                on_epoch(
+                    EpochLog(
+                        epoch=epoch,
+                        train_loss=float(loss_sum.item()) / epoch_steps,
+                        steps=epoch_steps,
+                        seconds=time.perf_counter() - started,
+                    )
+                )
+            if step >= total_steps:
+                break
+        model.eval()
+    return TrainedClassifier(
+        model=model, tokenizer=tokenizer, device=run_device, max_length=config.max_length
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices) so a rerun on CPU is bit-identical."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def length_grouped_batches(
+    lengths: Sequence[int] | npt.NDArray[np.integer[Any]],
+    batch_size: int,
+    rng: np.random.Generator,
+    bucket_batches: int = BUCKET_BATCHES,
+) -> list[list[int]]:
+    """Shuffled batches of indices whose members have similar lengths; every index once."""
+    sizes = np.asarray(lengths)
+    order = rng.permutation(len(sizes))
+    bucket = batch_size * bucket_batches
+    batches: list[list[int]] = []
+    for start in range(0, len(order), bucket):
+        chunk = order[start : start + bucket]
+        chunk = chunk[np.argsort(-sizes[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _check_inputs(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    n_labels: int,
+    label_names: Sequence[str] | None,
+) -> None:
+    if len(texts) != len(labels):
+        raise ValueError(f"texts and labels differ in length: {len(texts)} vs {len(labels)}")
+    if not texts:
+        raise ValueError("no training examples; pass at least one (text, label) pair")
+    if n_labels < 2:
+        raise ValueError(f"n_labels must be >= 2 for a classifier, got {n_labels}")
+    bad = sorted({int(y) for y in labels if not 0 <= int(y) < n_labels})
+    if bad:
+        raise ValueError(f"labels must be ids in [0, {n_labels}); found {bad}")
+    if label_names is not None and len(label_names) != n_labels:
+        raise ValueError(
+            f"label_names has {len(label_names)} names but n_labels is {n_labels}; "
+            "give one name per label id"
+        )
+
+
+def _tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> Features:
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    names = getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"])
+    return {name: encoded[name] for name in names if name in encoded}
+
+
+def _collate(
+    features: Features, idx: Sequence[int], tokenizer: Any, device: str
+) -> dict[str, torch.Tensor]:
+    """Pad the selected examples to the longest among them (dynamic padding)."""
+    import torch
+
+    width = max(len(features["input_ids"][i]) for i in idx)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_left = getattr(tokenizer, "padding_side", "right") == "left"
+    batch: dict[str, torch.Tensor] = {}
+    for name, rows in features.items():
+        matrix = np.full((len(idx), width), pad_id if name == "input_ids" else 0, dtype=np.int64)
+        for r, i in enumerate(idx):
+            seq = rows[i]
+            if pad_left:
+                matrix[r, width - len(seq) :] = seq
+            else:
+                matrix[r, : len(seq)] = seq
+        batch[name] = torch.from_numpy(matrix).to(device)
+    return batch
+
+
+def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    # Biases and LayerNorm weights (all 1-d tensors) are not decayed, as in BERT's recipe.
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+def _autocast(device: str) -> contextlib.AbstractContextManager[Any]:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _deterministic_on_cpu(device: str) -> Iterator[None]:
+    """Deterministic kernels while training on CPU (cheap there); the global flag is restored."""
+    import torch
+
+    if device != "cpu":
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)

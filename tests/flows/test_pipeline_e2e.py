@@ -1,0 +1,75 @@
+"""The whole DAG on real sample data, against a real OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.pipeline import pipeline
+from llmsynth_core.config import ExperimentConfig
+from tests.fakes.openai_server import FakeOpenAIServer
+
+CHAT = "/v1/chat/completions"
+
+
+def small_config(base_url: str) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(
+        {
+            "name": "e2e",
+            "tasks": ["ag_news", "tweet_irony"],
+            "llm": {"endpoint": base_url, "model": "fake-model", "max_tokens": 40},
+            "generation": {"per_label": 3, "few_shot_k": 2},
+            "training": {"epochs": 1, "max_steps": 3, "batch_size": 4, "max_length": 32},
+            "evaluation": {"max_test_examples": 24},
+        }
+    )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    with FakeOpenAIServer(models=["fake-model"]) as server:
+        config = small_config(server.base_url)
+        run_dir = Path(pipeline(config, str(sample_dir), str(tmp_path)))
+        first_calls = server.count(CHAT)
+
+        results = pd.read_parquet(run_dir / "results.parquet")
+        sources = results.groupby("task")["source"].apply(set).to_dict()
+        assert sources == {
+            "ag_news": {"real", "zero_shot", "few_shot"},
+            "tweet_irony": {"real", "zero_shot", "few_shot"},
+        }
+        assert results["macro_f1"].between(0, 1).all()
+        # Exactly per_label accepted rows per label trained each synthetic model.
+        synthetic = results[results["source"] != "real"]
+        expected_rows = {"ag_news": 4 * 3, "tweet_irony": 2 * 3}
+        assert (synthetic["n_train"] == synthetic["task"].map(expected_rows)).all()
+        assert "## Macro-F1" in (run_dir / "results.md").read_text()
+        # 2 tasks x 2 modes x labels x per_label requests at least.
+        assert first_calls >= (4 + 2) * 2 * 3
+
+        second = Path(pipeline(config, str(sample_dir), str(tmp_path)))
+        assert server.count(CHAT) == first_calls, "a rerun must not call the API again"
+        again = pd.read_parquet(second / "results.parquet")
+        pd.testing.assert_frame_equal(
+            results.drop(columns="train_seconds"), again.drop(columns="train_seconds")
+        )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_pipeline_rejects_bad_data_before_any_call(sample_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "data"
+    (bad / "ag_news").mkdir(parents=True)
+    frame = pd.read_parquet(sample_dir / "ag_news" / "train.parquet")
+    frame.assign(label="Weather").to_parquet(bad / "ag_news" / "train.parquet")
+    (bad / "ag_news" / "test.parquet").write_bytes(
+        (sample_dir / "ag_news" / "test.parquet").read_bytes()
+    )
+    with FakeOpenAIServer(models=["fake-model"]) as server:
+        config = small_config(server.base_url).model_copy(update={"tasks": ["ag_news"]})
+        with pytest.raises(Exception, match="Weather"):
+            pipeline(config, str(bad), str(tmp_path / "out"))
+        assert server.count() == 0
