@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -152,7 +154,7 @@ def run(
     with reporter.live(console):
         run_dir = pipeline(experiment, str(data), str(output_dir))
     results = Path(run_dir) / "results.md"
-    console.print(results.read_text())
+    console.print(Markdown(results.read_text()))
     console.print(f"[bold green]done[/]: results in {run_dir}")
 
 
@@ -185,6 +187,8 @@ def llm_serve(
 
 
 def main() -> None:
+    # No telemetry from an offline tool; the user can still opt in by setting it.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app()
     except LlmsynthError as exc:

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import load_split
@@ -31,12 +30,7 @@ def validate_data(specs: list[TaskSpec], data_dir: Path) -> None:
         load_split(spec, data_dir, "test")
 
 
-# Label chunks run side by side; each bounds its own in-flight requests (runtime.concurrency).
-@flow(
-    name="pipeline",
-    log_prints=True,
-    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
-)
+@flow(name="pipeline", log_prints=True)
 def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynth-output") -> str:
     """Run one experiment end to end; returns the run directory holding results.md."""
     logger = get_run_logger()
@@ -50,18 +44,26 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
         config.llm.endpoint, config.llm.embedded_model, config.runtime.embedded_port
     ) as base_url:
         logger.info("generating with %s at %s", config.llm.model, base_url)
-        futures = {
-            (spec.id, mode): [
-                generate_label_task.submit(
-                    spec, config, mode, label, data_dir, store_root, base_url
-                )
-                for label in spec.label_names
-            ]
+        chunks = [
+            (spec, mode, label)
             for spec in specs
             for mode in config.generation.modes
-        }
-        for key, label_futures in futures.items():
-            generations[key] = [future.result() for future in label_futures]
+            for label in spec.label_names
+        ]
+        wave = config.runtime.parallel_chunks
+        for start in range(0, len(chunks), wave):
+            futures = [
+                (
+                    spec.id,
+                    mode,
+                    generate_label_task.submit(
+                        spec, config, mode, label, data_dir, store_root, base_url
+                    ),
+                )
+                for spec, mode, label in chunks[start : start + wave]
+            ]
+            for task_id, mode, future in futures:
+                generations.setdefault((task_id, mode), []).append(future.result())
     metrics = [
         train_evaluate_task(
             spec,

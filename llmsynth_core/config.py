@@ -129,7 +129,13 @@ class EvaluationConfig(_Stage):
 class RuntimeConfig(_Stage):
     """Operational knobs: never hashed, never change results."""
 
-    concurrency: int = Field(default=2, ge=1)
+    concurrency: int = Field(default=2, ge=1, description="In-flight requests per label chunk.")
+    parallel_chunks: int = Field(
+        default=4,
+        ge=1,
+        description="Label chunks generated at once. 1 suits a local llama.cpp server: "
+        "sequential requests let it reuse the shared prompt prefix of a conversation.",
+    )
     request_timeout_s: float = Field(default=120.0, gt=0)
     inference_batch_size: int = Field(default=64, ge=1)
     embedded_port: int | None = Field(

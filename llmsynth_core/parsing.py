@@ -18,8 +18,8 @@ _FIELD_PREFIX = re.compile(
 _NUMBERING = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
 _QUOTES = "\"'“”‘’«»`"
 _REFUSAL = re.compile(
-    r"\b(i('m| am) sorry|i can('|no)t (help|assist|write|create|provide)|as an ai\b|"
-    r"i('m| am) (not able|unable) to)",
+    r"\b(i(['’]m| am) sorry|i can(['’]|no)t (help|assist|write|create|provide)|as an ai\b|"
+    r"i(['’]m| am) (not able|unable) to)",
     re.IGNORECASE,
 )
 
@@ -35,7 +35,12 @@ class Verdict:
 def clean_completion(raw: str) -> str:
     """Strip chat preambles, field prefixes, list numbering, wrapping quotes and whitespace."""
     text = raw.strip()
-    text = _PREAMBLE.sub("", text, count=1).strip()
+    # Chat models stack preambles ("Sure! Here's a tweet:"), so strip up to a few in turn.
+    for _ in range(3):
+        stripped = _PREAMBLE.sub("", text, count=1).strip()
+        if stripped == text:
+            break
+        text = stripped
     text = _FIELD_PREFIX.sub("", text, count=1).strip()
     text = _NUMBERING.sub("", text, count=1).strip()
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:

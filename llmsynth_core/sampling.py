@@ -37,7 +37,12 @@ def stratified_subsample(
         return frame.reset_index(drop=True)
     shares = frame[label_column].value_counts(normalize=True) * n
     counts = {str(label): max(1, int(share)) for label, share in shares.items()}
-    remainders = sorted(shares.items(), key=lambda item: item[1] - int(item[1]), reverse=True)
+    # A label lifted to one row has had more than its share: no remainder seat for it.
+    remainders = sorted(
+        ((label, share) for label, share in shares.items() if int(share) >= 1),
+        key=lambda item: item[1] - int(item[1]),
+        reverse=True,
+    )
     for label, _ in remainders:
         if sum(counts.values()) >= n:
             break

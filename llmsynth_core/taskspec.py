@@ -102,8 +102,15 @@ class PromptSpec(_Frozen):
         for group, allowed_by_field in (("chat", CHAT_SLOTS), ("completion", COMPLETION_SLOTS)):
             templates = getattr(self, group)
             for field, allowed in allowed_by_field.items():
-                used = template_fields(getattr(templates, field))
-                unknown = sorted(used - allowed)
+                try:
+                    used = template_fields(getattr(templates, field))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"prompts.{group}.{field} is not a valid template ({exc}); "
+                        "write literal braces as {{ and }}"
+                    ) from None
+                # An empty name is a positional `{}`, which rendering by keyword cannot fill.
+                unknown = sorted(name or "{}" for name in used - allowed)
                 if unknown:
                     raise ValueError(
                         f"prompts.{group}.{field} uses unknown placeholder(s) {unknown}; "
@@ -148,7 +155,7 @@ class TaskSpec(_Frozen):
 
 def template_fields(template: str) -> set[str]:
     """The named placeholders of a str.format template."""
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
 def parse_task_spec(raw: object, source: str) -> TaskSpec:

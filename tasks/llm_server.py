@@ -83,6 +83,9 @@ def start_server(
         str(port),
         "--n_ctx",
         str(n_ctx),
+        # llama-cpp-python defaults to half the cores; generation has the machine to itself.
+        "--n_threads",
+        str(os.cpu_count() or 1),
     ]
     with log_path.open("ab") as log:
         return subprocess.Popen(

@@ -94,7 +94,9 @@ def test_numpy_inputs_are_accepted() -> None:
         ([0], [0], 0, "n_classes must be >= 1"),
     ],
 )
-def test_invalid_inputs_raise(y_true, y_pred, n_classes, message) -> None:
+def test_invalid_inputs_raise(
+    y_true: list[int], y_pred: list[int], n_classes: int, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         classification_metrics(y_true, y_pred, n_classes)
 

@@ -213,7 +213,7 @@ def test_length_grouped_batches_cover_every_index_once() -> None:
     ],
 )
 def test_invalid_training_inputs_raise_before_loading(
-    texts, labels, n_labels, names, message
+    texts: list[str], labels: list[int], n_labels: int, names: list[str] | None, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
         train_classifier(

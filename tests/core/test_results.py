@@ -1,0 +1,88 @@
+"""The results tables: long order, wide gaps computed by hand, Markdown rendering."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from llmsynth_core.results import results_table, to_markdown, wide_table
+
+
+def _metrics() -> pd.DataFrame:
+    rows = [
+        # task, subjectivity, model, source, macro_f1, accuracy
+        ("tweet_irony", 5, "bert", "few_shot", 0.50, 0.55),
+        ("tweet_irony", 5, "bert", "real", 0.70, 0.72),
+        ("tweet_irony", 5, "bert", "zero_shot", 0.40, 0.52),
+        ("ag_news", 1, "bert", "zero_shot", 0.80, 0.81),
+        ("ag_news", 1, "bert", "real", 0.88, 0.89),
+        ("ag_news", 1, "bert", "real", 0.92, 0.93),  # a second seed: averaged to 0.90
+        ("ag_news", 1, "bert", "few_shot", 0.85, 0.86),
+    ]
+    return pd.DataFrame(
+        rows, columns=["task", "subjectivity", "model", "source", "macro_f1", "accuracy"]
+    )
+
+
+def test_wide_table_gap_is_real_minus_source() -> None:
+    wide = wide_table(_metrics())
+    assert list(wide.columns) == [
+        "task",
+        "subjectivity",
+        "model",
+        "real",
+        "zero_shot",
+        "few_shot",
+        "gap_zero_shot",
+        "gap_few_shot",
+    ]
+    assert wide["task"].tolist() == ["ag_news", "tweet_irony"]  # most objective first
+    ag, irony = wide.iloc[0], wide.iloc[1]
+    assert ag["real"] == pytest.approx(0.90)
+    assert ag["gap_zero_shot"] == pytest.approx(0.10)
+    assert ag["gap_few_shot"] == pytest.approx(0.05)
+    assert irony["gap_zero_shot"] == pytest.approx(0.30)
+    assert irony["gap_few_shot"] == pytest.approx(0.20)
+
+
+def test_wide_table_for_another_metric() -> None:
+    wide = wide_table(_metrics(), metric="accuracy")
+    assert wide.iloc[0]["gap_zero_shot"] == pytest.approx(0.91 - 0.81)
+    assert wide.iloc[1]["gap_few_shot"] == pytest.approx(0.72 - 0.55)
+
+
+def test_wide_table_without_real_has_no_gaps() -> None:
+    metrics = _metrics()
+    wide = wide_table(metrics[metrics["source"] != "real"])
+    assert not any(str(column).startswith("gap_") for column in wide.columns)
+
+
+def test_results_table_orders_by_subjectivity_then_source() -> None:
+    table = results_table(_metrics())
+    assert list(zip(table["task"], table["source"], strict=True)) == [
+        ("ag_news", "real"),
+        ("ag_news", "real"),
+        ("ag_news", "zero_shot"),
+        ("ag_news", "few_shot"),
+        ("tweet_irony", "real"),
+        ("tweet_irony", "zero_shot"),
+        ("tweet_irony", "few_shot"),
+    ]
+    assert list(table.columns) == list(_metrics().columns)
+
+
+def test_markdown_has_a_header_and_one_line_per_row() -> None:
+    frame = pd.DataFrame({"task": ["ag_news", "imdb"], "n": [3, 4], "macro_f1": [0.9, 0.12345]})
+    lines = to_markdown(frame).splitlines()
+    assert lines[0] == "| task | n | macro_f1 |"
+    assert lines[1] == "|---|---|---|"
+    assert lines[2:] == ["| ag_news | 3 | 0.900 |", "| imdb | 4 | 0.123 |"]
+    assert to_markdown(frame, digits=1).splitlines()[3] == "| imdb | 4 | 0.1 |"
+
+
+def test_markdown_of_the_wide_table() -> None:
+    wide = wide_table(_metrics())
+    lines = to_markdown(wide).splitlines()
+    assert len(lines) == 2 + len(wide)
+    assert all(line.count("|") == len(wide.columns) + 1 for line in lines)
+    assert "| ag_news | 1 | bert | 0.900 | 0.800 | 0.850 | 0.100 | 0.050 |" in lines
