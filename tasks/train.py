@@ -51,6 +51,14 @@ def test_set(spec: TaskSpec, config: ExperimentConfig, data_dir: Path) -> pd.Dat
     return stratified_subsample(test, limit, config.evaluation.seed) if limit else test
 
 
+def _quiet_transformers() -> None:
+    """A fresh classifier head is expected here; its load report and bars are just noise."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 @task(
     name="train-evaluate",
     task_run_name="train {spec.id}/{source}/{model_name}",
@@ -86,6 +94,7 @@ def train_evaluate_task(
         reporter.finish(progress_id, config.training.epochs)
         return found
     logger = get_run_logger()
+    _quiet_transformers()
     train = training_set(spec, config, source, generations, Path(data_dir))
     test = test_set(spec, config, Path(data_dir))
     label_ids = {name: i for i, name in enumerate(spec.label_names)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,12 +39,8 @@ def _offline() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    default = REPO_ROOT.parent / "shared" / "datasets"
-    path = Path(os.environ.get("LLMSYNTH_DATA_DIR", default))
-    if not (path / "sample" / "ag_news").is_dir():
-        pytest.skip(f"no sample data under {path}; set LLMSYNTH_DATA_DIR to the datasets folder")
-    return path
+def data_dir(datasets_dir: Path) -> Path:
+    return datasets_dir
 
 
 @dataclass(frozen=True)
@@ -73,8 +68,6 @@ def test_split(data_dir: Path) -> Split:
 
 @pytest.fixture(scope="module")
 def encoder_dir() -> str:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     return resolve_encoder("embedded:all-MiniLM-L6-v2")
 
 

@@ -19,7 +19,8 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Hugging Face cache, so the user's real cache cannot change the outcome."""
-    constants = pytest.importorskip("huggingface_hub.constants")
+    from huggingface_hub import constants
+
     cache = tmp_path / "hub"
     cache.mkdir()
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
