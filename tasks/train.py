@@ -55,8 +55,8 @@ def _quiet_transformers() -> None:
     """A fresh classifier head is expected here; its load report and bars are just noise."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 @task(
