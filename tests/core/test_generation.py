@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from llmsynth_core.config import GenerationConfig, LLMConfig
@@ -17,6 +16,7 @@ from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.prompts import Example, PromptContext, plan_request
 from llmsynth_core.registry import load_registry
 from llmsynth_core.taskspec import TaskSpec
+from tests.core.pools import ag_news_pool
 
 Script = Callable[[int], str]
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -30,9 +30,7 @@ def ag_news() -> TaskSpec:
 
 @pytest.fixture(scope="module")
 def world_pool(sample_dir: Path) -> list[Example]:
-    frame = pd.read_parquet(sample_dir / "ag_news" / "train.parquet")
-    world = frame[frame["label"] == "World"].head(30)
-    return [Example(id=str(row.id), text=str(row.text)) for row in world.itertuples()]
+    return ag_news_pool(sample_dir, "World", 30)
 
 
 def _ctx(

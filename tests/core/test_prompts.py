@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -16,6 +15,7 @@ from llmsynth_core.llm_types import LLMRequest
 from llmsynth_core.prompts import Example, PromptContext, Turn, last_user_message, plan_request
 from llmsynth_core.registry import BUILTIN_DIR, load_registry
 from llmsynth_core.taskspec import TaskSpec
+from tests.core.pools import ag_news_pool
 
 # Marker templates make it unambiguous which template a request used.
 MARKED = {
@@ -37,9 +37,7 @@ def marked(ag_news: TaskSpec) -> TaskSpec:
 
 @pytest.fixture(scope="module")
 def sports_pool(sample_dir: Path) -> list[Example]:
-    frame = pd.read_parquet(sample_dir / "ag_news" / "train.parquet")
-    sports = frame[frame["label"] == "Sports"].head(40)
-    return [Example(id=str(row.id), text=str(row.text)) for row in sports.itertuples()]
+    return ag_news_pool(sample_dir, "Sports", 40)
 
 
 def _ctx(
