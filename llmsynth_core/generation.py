@@ -13,7 +13,13 @@ from typing import Any
 
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.parsing import judge, normalise
-from llmsynth_core.prompts import PlannedRequest, PromptContext, Turn, plan_request
+from llmsynth_core.prompts import (
+    PlannedRequest,
+    PromptContext,
+    Turn,
+    last_user_message,
+    plan_request,
+)
 
 Call = Callable[[LLMRequest], Awaitable[LLMResponse]]
 Progress = Callable[[int, int], None]
@@ -90,7 +96,7 @@ def _history(
     turns = []
     for earlier in range(start, index):
         planned, response = replies[earlier]
-        user = planned.request.messages[-1].content
+        user = last_user_message(planned.request)
         turns.append(Turn(user=user, assistant=response.text.strip()))
     return turns
 

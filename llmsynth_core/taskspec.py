@@ -150,7 +150,9 @@ class TaskSpec(_Frozen):
         for label in self.labels:
             if label.name == name:
                 return label
-        raise KeyError(f"task {self.id!r} has no label {name!r}; labels: {self.label_names}")
+        raise ConfigError(
+            f"task {self.id!r} has no label {name!r}; choose one of {self.label_names}"
+        )
 
 
 def template_fields(template: str) -> set[str]:
