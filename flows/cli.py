@@ -21,10 +21,11 @@ from llmsynth_core.config import (
     load_experiment,
     preset_path,
 )
+from llmsynth_core.costs import ASSUMED_LATENCY_S, EXPECTED_ATTEMPTS, Estimate, estimate
 from llmsynth_core.data import load_split
 from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.prompts import Example, PromptContext, plan_request
-from llmsynth_core.registry import load_registry
+from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.taskspec import TaskSpec
 
 app = typer.Typer(
@@ -156,6 +157,72 @@ def run(
     results = Path(run_dir) / "results.md"
     console.print(Markdown(results.read_text()))
     console.print(f"[bold green]done[/]: results in {run_dir}")
+
+
+@app.command("estimate")
+def estimate_command(
+    preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
+    latency_s: Annotated[
+        float, typer.Option(min=0.01, help="Assumed seconds per request when no rate limit binds.")
+    ] = ASSUMED_LATENCY_S,
+) -> None:
+    """Estimate generation requests, tokens, dollars and hours before spending any."""
+    experiment = _experiment(preset, config)
+    specs = select_tasks(
+        load_registry(Path(directory) for directory in experiment.task_dirs), experiment.tasks
+    )
+    result = estimate(experiment, specs, latency_s=latency_s)
+    runtime, llm = experiment.runtime, experiment.llm
+    pace = {
+        "concurrency": f"runtime.concurrency={runtime.concurrency} per label chunk, "
+        f"runtime.parallel_chunks={runtime.parallel_chunks} chunks at once, "
+        f"{latency_s:g} s per request",
+        "requests_per_minute": f"runtime.requests_per_minute={runtime.requests_per_minute}",
+        "tokens_per_minute": f"runtime.tokens_per_minute={runtime.tokens_per_minute}",
+    }[result.pace]
+    console.print(_estimate_table(experiment, result))
+    console.print(f"about [bold]{result.hours:,.2f} h[/] of generation, paced by {pace}")
+    console.print(
+        f"An upper bound per request (replies at llm.max_tokens={llm.max_tokens}, tokens as "
+        f"characters / 4) times {EXPECTED_ATTEMPTS:g} requests per accepted example, at "
+        f"${llm.input_price_per_mtok:g} in and ${llm.output_price_per_mtok:g} out per million "
+        "tokens (llm.input_price_per_mtok, llm.output_price_per_mtok).",
+        highlight=False,
+    )
+
+
+def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
+    rows = [
+        (
+            line.task,
+            line.mode,
+            f"{line.requests:,}",
+            f"{line.input_tokens:,}",
+            f"{line.output_tokens:,}",
+            f"{line.usd:,.2f}",
+        )
+        for line in result.lines
+    ]
+    total = (
+        "total",
+        "",
+        f"{result.requests:,}",
+        f"{result.input_tokens:,}",
+        f"{result.output_tokens:,}",
+        f"{result.usd:,.2f}",
+    )
+    table = Table(title=f"generation estimate for {experiment.name}")
+    table.add_column("task", overflow="fold")
+    table.add_column("mode", no_wrap=True)
+    # Numbers are never cut short; the task column folds instead on narrow terminals.
+    for i, header in enumerate(("requests", "in tokens", "out tokens", "USD"), start=2):
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(total[i]))
+    for row in rows:
+        table.add_row(*row)
+    table.add_section()
+    table.add_row(*total, style="bold")
+    return table
 
 
 def _experiment(preset: str | None, config: Path | None) -> ExperimentConfig:

@@ -21,6 +21,8 @@ PromptStyle = Literal["chat", "completion"]
 ALL_MODES: tuple[Mode, ...] = ("zero_shot", "few_shot")
 EMBEDDED_LLMS = ("smollm2-135m-instruct", "gemma3-270m")
 EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
+# Prices say what a request costs, not what it returns: excluded from every hash.
+PRICE_FIELDS = frozenset({"input_price_per_mtok", "output_price_per_mtok"})
 
 
 class _Stage(BaseModel):
@@ -54,6 +56,12 @@ class LLMConfig(_Stage):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(default=96, ge=8, le=4096)
     seed: int = 0
+    input_price_per_mtok: float = Field(
+        default=0.0, ge=0.0, description="USD per million prompt tokens (embedded models: 0)."
+    )
+    output_price_per_mtok: float = Field(
+        default=0.0, ge=0.0, description="USD per million completion tokens (embedded models: 0)."
+    )
 
     @property
     def is_embedded(self) -> bool:
@@ -141,6 +149,12 @@ class RuntimeConfig(_Stage):
     embedded_port: int | None = Field(
         default=None, ge=1024, le=65535, description="Port of the embedded llama.cpp server."
     )
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="The endpoint's request rate limit (used by estimates)."
+    )
+    tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="The endpoint's token rate limit (used by estimates)."
+    )
 
 
 class ExperimentConfig(_Stage):
@@ -172,7 +186,12 @@ class ExperimentConfig(_Stage):
         return ["real", *self.generation.modes]
 
     def semantic_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"runtime", "description"})
+        # Prices are left out like runtime: updating them to a provider's new price list must
+        # not rename run directories or make manifests disagree about an unchanged experiment.
+        # The manifests that record costs store the prices they used next to the config.
+        return self.model_dump(
+            mode="json", exclude={"runtime": True, "description": True, "llm": set(PRICE_FIELDS)}
+        )
 
     def semantic_hash(self) -> str:
         return stable_hash(self.semantic_dict())

@@ -11,6 +11,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from llmsynth_core.costs import request_cost
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.parsing import judge, normalise
 from llmsynth_core.prompts import (
@@ -59,7 +60,8 @@ async def generate_label(
             if reason is None:
                 accepted += 1
                 seen.add(normalise(verdict.text))
-            rows.append(_row(planned, response, verdict.text, reason, endpoint_kind))
+            cost = request_cost(response.prompt_tokens, response.completion_tokens, ctx.llm)
+            rows.append(_row(planned, response, verdict.text, reason, endpoint_kind, cost))
         if on_progress:
             on_progress(accepted, target)
     return rows
@@ -107,6 +109,7 @@ def _row(
     text: str,
     reason: str | None,
     endpoint_kind: str,
+    cost_usd: float,
 ) -> dict[str, Any]:
     request = planned.request
     return {
@@ -132,4 +135,6 @@ def _row(
         "prompt_tokens": response.prompt_tokens,
         "completion_tokens": response.completion_tokens,
         "latency_s": response.latency_s,
+        # What the reply cost when it was bought; a rerun served from the cache pays nothing.
+        "cost_usd": cost_usd,
     }

@@ -31,6 +31,7 @@ GENERATIONS = pa.schema(
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("latency_s", pa.float64()),
+        ("cost_usd", pa.float64()),
     ]
 )
 

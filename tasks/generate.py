@@ -10,12 +10,13 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from llmsynth_core.config import ExperimentConfig, Mode
+from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, Mode
 from llmsynth_core.data import load_split
 from llmsynth_core.generation import generate_label
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.prompts import Example, PromptContext
+from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore
 from tasks.llm_client import LLMClient
@@ -25,14 +26,20 @@ from tasks.retry import transport_failures_only
 
 
 def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: str) -> str:
-    """Content address of one label's generations: every semantic input, nothing runtime."""
+    """Content address of one label's generations: every semantic input, nothing runtime.
+
+    Prices only fill `cost_usd` and are left out; the artifact's columns are in, so an artifact
+    of an older schema is regenerated (from the request cache, at no cost) rather than misread.
+    """
+    unhashed = {"endpoint", "api_key_env", *PRICE_FIELDS}
     return stable_hash(
         {
             "task": spec.model_dump(mode="json"),
-            "llm": config.llm.model_dump(mode="json", exclude={"endpoint", "api_key_env"}),
+            "llm": config.llm.model_dump(mode="json", exclude=unhashed),
             "generation": config.generation.model_dump(mode="json"),
             "mode": mode,
             "label": label,
+            "columns": GENERATIONS.names,
         }
     )
 
@@ -78,6 +85,8 @@ def generate_label_task(
         "label": label,
         "config": config.semantic_dict(),
         "config_hash": config.semantic_hash(),
+        "prices_per_mtok": config.llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
+        "cost_usd": float(frame["cost_usd"].sum()),
         "accepted": int(frame["accepted"].sum()),
         "requested": len(frame),
         "drops": frame["reject_reason"].value_counts().to_dict(),

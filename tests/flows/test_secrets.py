@@ -1,0 +1,64 @@
+"""The API key reaches the server and nothing else: no artifact, cache, manifest or log line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from flows.pipeline import pipeline
+from llmsynth_core.config import ExperimentConfig
+from tests.fakes.openai_server import FakeOpenAIServer
+
+SECRET = "sk-test-SECRET-123456"
+CHAT = "/v1/chat/completions"
+
+
+def _config(base_url: str) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(
+        {
+            "name": "secrets",
+            "tasks": ["tweet_irony"],
+            "llm": {"endpoint": base_url, "model": "fake-model", "max_tokens": 40},
+            "generation": {"per_label": 2, "few_shot_k": 2},
+            "training": {"epochs": 1, "max_steps": 2, "batch_size": 4, "max_length": 32},
+            "evaluation": {"max_test_examples": 16},
+        }
+    )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_api_key_is_sent_but_never_written_or_logged(
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    # Prefect's loggers do not propagate to the root logger, where caplog listens.
+    prefect_logger = logging.getLogger("prefect")
+    monkeypatch.setattr(prefect_logger, "handlers", [*prefect_logger.handlers, caplog.handler])
+    out = tmp_path / "out"
+    with caplog.at_level(logging.DEBUG), FakeOpenAIServer(api_key=SECRET) as server:
+        run_dir = Path(pipeline(_config(server.base_url), str(sample_dir), str(out)))
+        sent = [r.headers.get("authorization") for r in server.requests if r.path == CHAT]
+
+    # The key was used: the server checks it and answers 401 to anything else.
+    assert len(sent) >= 2 * 2 * 2
+    assert set(sent) == {f"Bearer {SECRET}"}
+    assert (run_dir / "results.md").exists()
+
+    files = [path for path in out.rglob("*") if path.is_file()]
+    suffixes = {path.suffix for path in files}
+    assert {".parquet", ".json", ".md", ".sqlite"} <= suffixes
+    leaked = [str(path) for path in files if SECRET.encode() in path.read_bytes()]
+    assert leaked == []
+
+    assert caplog.records, "no log records were captured; the log check would prove nothing"
+    assert not [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
+    assert SECRET not in caplog.text
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out
+    assert SECRET not in captured.err
