@@ -8,23 +8,10 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import pipeline
-from llmsynth_core.config import ExperimentConfig
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.flows.configs import small_config
 
 CHAT = "/v1/chat/completions"
-
-
-def small_config(base_url: str) -> ExperimentConfig:
-    return ExperimentConfig.model_validate(
-        {
-            "name": "e2e",
-            "tasks": ["ag_news", "tweet_irony"],
-            "llm": {"endpoint": base_url, "model": "fake-model", "max_tokens": 40},
-            "generation": {"per_label": 3, "few_shot_k": 2},
-            "training": {"epochs": 1, "max_steps": 3, "batch_size": 4, "max_length": 32},
-            "evaluation": {"max_test_examples": 24},
-        }
-    )
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -10,22 +10,14 @@ import pytest
 from flows.pipeline import pipeline
 from llmsynth_core.config import ExperimentConfig
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.flows.configs import small_config
 
 SECRET = "sk-test-SECRET-123456"
 CHAT = "/v1/chat/completions"
 
 
 def _config(base_url: str) -> ExperimentConfig:
-    return ExperimentConfig.model_validate(
-        {
-            "name": "secrets",
-            "tasks": ["tweet_irony"],
-            "llm": {"endpoint": base_url, "model": "fake-model", "max_tokens": 40},
-            "generation": {"per_label": 2, "few_shot_k": 2},
-            "training": {"epochs": 1, "max_steps": 2, "batch_size": 4, "max_length": 32},
-            "evaluation": {"max_test_examples": 16},
-        }
-    )
+    return small_config(base_url, ("tweet_irony",), per_label=2, max_test_examples=16, max_steps=2)
 
 
 @pytest.mark.usefixtures("prefect_harness")
