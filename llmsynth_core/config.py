@@ -94,8 +94,23 @@ class GenerationConfig(_Stage):
         description="A reply cut off at max_tokens: 'trim' keeps it up to its last full "
         "sentence (dropped if none), 'drop' rejects it.",
     )
-    min_chars: int = Field(default=12, ge=1)
-    max_chars: int = Field(default=1200, ge=20)
+    min_chars: int = Field(default=12, ge=1, description="Shorter cleaned replies are dropped.")
+    max_chars: int = Field(default=1200, ge=20, description="Longer cleaned replies are dropped.")
+    near_duplicate_jaccard: float | None = Field(
+        # One changed word in a 15-word sentence leaves a word-trigram Jaccard of about 0.63.
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="Drop a reply whose word-trigram Jaccard similarity to an accepted one of "
+        "the same label reaches this (null: exact duplicates only).",
+    )
+    copy_containment: float | None = Field(
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="Few-shot: drop a reply when this share of its word trigrams appears in "
+        "one of the examples it was shown (null: keep copies).",
+    )
 
     @field_validator("modes")
     @classmethod
@@ -150,10 +165,23 @@ class RuntimeConfig(_Stage):
         default=None, ge=1024, le=65535, description="Port of the embedded llama.cpp server."
     )
     requests_per_minute: int | None = Field(
-        default=None, ge=1, description="The endpoint's request rate limit (used by estimates)."
+        default=None,
+        ge=1,
+        description="The endpoint's request rate limit; a token bucket shared by all label "
+        "chunks of the process keeps under it (null: no limit).",
     )
     tokens_per_minute: int | None = Field(
-        default=None, ge=1, description="The endpoint's token rate limit (used by estimates)."
+        default=None,
+        ge=1,
+        description="The endpoint's token rate limit (prompt + max_tokens booked per request, "
+        "corrected by the reply's usage; null: no limit).",
+    )
+    max_cost_usd: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Budget cap for generation: the run stops cleanly before a request that "
+        "could take its cost (cached replies included) past this; rerun with a higher cap "
+        "to resume (null: no cap).",
     )
 
 

@@ -32,3 +32,7 @@ class DataError(LlmsynthError):
 
 class GenerationError(LlmsynthError):
     """The LLM endpoint cannot be used (bad key, unknown model, unreachable)."""
+
+
+class BudgetExceeded(LlmsynthError):
+    """The next request would take the run past its cost cap; nothing paid for is lost."""

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from llmsynth_core.costs import request_cost
+from llmsynth_core.gates import QualityGates
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
-from llmsynth_core.parsing import judge, normalise
 from llmsynth_core.prompts import (
     PlannedRequest,
     PromptContext,
@@ -38,7 +38,7 @@ async def generate_label(
     budget = math.ceil(target * ctx.generation.max_attempts_factor)
     replies: dict[int, tuple[PlannedRequest, LLMResponse]] = {}
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    gates = QualityGates(ctx.generation, {example.id: example.text for example in ctx.examples})
     accepted = 0
     next_index = 0
     limit = asyncio.Semaphore(concurrency)
@@ -48,18 +48,11 @@ async def generate_label(
         await _run_round(ctx, call, limit, batch, replies)
         for index in batch:
             planned, response = replies[index]
-            verdict = judge(
-                response.text,
-                response.finish_reason,
-                ctx.generation.min_chars,
-                ctx.generation.max_chars,
-                seen,
-                trim_truncated=ctx.generation.on_truncated == "trim",
-            )
+            verdict = gates.judge(response.text, response.finish_reason, planned.example_ids)
             reason = verdict.reason if accepted < target or verdict.reason else "surplus"
             if reason is None:
                 accepted += 1
-                seen.add(normalise(verdict.text))
+                gates.accept(verdict.text)
             cost = request_cost(response.prompt_tokens, response.completion_tokens, ctx.llm)
             rows.append(_row(planned, response, verdict.text, reason, endpoint_kind, cost))
         if on_progress:
@@ -88,7 +81,14 @@ async def _run_round(
             async with limit:
                 replies[index] = (planned, await call(planned.request))
 
-    await asyncio.gather(*(run_chain(indices) for indices in chains.values()))
+    # Let every chain finish its request in flight before raising, so no reply already paid
+    # for is dropped (a budget stop or a failed request in one chain ends the others cleanly).
+    outcomes = await asyncio.gather(
+        *(run_chain(indices) for indices in chains.values()), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _history(

@@ -41,12 +41,18 @@ class ArtifactStore:
     def location(self, kind: str, key: str) -> Path:
         return self.root / kind / key
 
+    def manifest(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The manifest of an artifact already written under this key, if any."""
+        path = self.location(kind, key) / "manifest.json"
+        if not path.exists():
+            return None
+        manifest: dict[str, Any] = json.loads(path.read_text())
+        return manifest
+
     def existing(self, kind: str, key: str) -> ArtifactRef | None:
         """The ref of an artifact already written under this key, if any."""
-        manifest = self.location(kind, key) / "manifest.json"
-        if not manifest.exists():
-            return None
-        return ArtifactRef.model_validate(json.loads(manifest.read_text())["artifact"])
+        manifest = self.manifest(kind, key)
+        return None if manifest is None else ArtifactRef.model_validate(manifest["artifact"])
 
     def write(
         self, kind: str, key: str, frame: pd.DataFrame, schema_name: str, manifest: dict[str, Any]

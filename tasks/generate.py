@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import prefect.runtime.flow_run
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -14,14 +15,17 @@ from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, Mode
 from llmsynth_core.data import load_split
 from llmsynth_core.generation import generate_label
 from llmsynth_core.hashing import stable_hash
-from llmsynth_core.llm_types import LLMRequest, LLMResponse
+from llmsynth_core.parsing import drop_counts
 from llmsynth_core.prompts import Example, PromptContext
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore
+from tasks.budget import BudgetLedger, ledger_for
 from tasks.llm_client import LLMClient
-from tasks.progress import reporter
+from tasks.progress import ProgressArtifact, reporter
+from tasks.ratelimit import limiter_for
 from tasks.request_cache import RequestCache
+from tasks.requester import Requester
 from tasks.retry import transport_failures_only
 
 
@@ -50,7 +54,7 @@ def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: 
     retries=2,
     retry_delay_seconds=5,
     retry_condition_fn=transport_failures_only,
-    cache_policy=NO_CACHE,  # the content-addressed store below is the cache
+    cache_policy=NO_CACHE,  # the content-addressed store below is the chunk-level cache
 )
 def generate_label_task(
     spec: TaskSpec,
@@ -63,11 +67,13 @@ def generate_label_task(
 ) -> ArtifactRef:
     store = ArtifactStore(Path(store_root))
     key = generation_key(spec, config, mode, label)
-    found = store.existing("generations", key)
+    ledger = ledger_for(_run_key(store_root), config.runtime.max_cost_usd)
+    found = store.manifest("generations", key)
     progress_id = f"{spec.id} {mode} {label}"
     if found is not None:
+        ledger.charge(float(found.get("cost_usd", 0.0)))
         reporter.finish(progress_id, config.generation.per_label)
-        return found
+        return ArtifactRef.model_validate(found["artifact"])
     examples: list[Example] = []
     if mode == "few_shot":
         train = load_split(spec, Path(data_dir), "train")
@@ -76,7 +82,8 @@ def generate_label_task(
         examples = [Example(id=i, text=t) for i, t in zip(ids, pool["text"], strict=True)]
     ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
     reporter.add(progress_id, config.generation.per_label)
-    rows = asyncio.run(_generate(ctx, config, store, base_url, progress_id))
+    progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
+    rows = asyncio.run(_generate(ctx, config, store, base_url, ledger, progress))
     frame = pd.DataFrame(rows)
     manifest = {
         "stage": "generation",
@@ -87,15 +94,27 @@ def generate_label_task(
         "config_hash": config.semantic_hash(),
         "prices_per_mtok": config.llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
         "cost_usd": float(frame["cost_usd"].sum()),
+        "tokens": int(frame["prompt_tokens"].sum() + frame["completion_tokens"].sum()),
         "accepted": int(frame["accepted"].sum()),
         "requested": len(frame),
-        "drops": frame["reject_reason"].value_counts().to_dict(),
+        "drops": drop_counts(frame["reject_reason"]),
     }
     return store.write("generations", key, frame, "generations", manifest)
 
 
+def _run_key(store_root: str) -> str:
+    """The budget is per flow run; outside a flow run, per store."""
+    flow_run_id = prefect.runtime.flow_run.id
+    return str(flow_run_id) if flow_run_id else store_root
+
+
 async def _generate(
-    ctx: PromptContext, config: ExperimentConfig, store: ArtifactStore, base_url: str, pid: str
+    ctx: PromptContext,
+    config: ExperimentConfig,
+    store: ArtifactStore,
+    base_url: str,
+    ledger: BudgetLedger,
+    progress: ProgressArtifact,
 ) -> list[dict[str, object]]:
     cache = RequestCache(store.root / "request-cache.sqlite")
     client = LLMClient(
@@ -104,23 +123,29 @@ async def _generate(
         api_key_env=config.llm.api_key_env,
         timeout_s=config.runtime.request_timeout_s,
     )
+    runtime = config.runtime
+    limiter = limiter_for(
+        base_url, config.llm.model, runtime.requests_per_minute, runtime.tokens_per_minute
+    )
+    requester = Requester(client, cache, ledger, limiter, config.llm)
 
-    async def call(request: LLMRequest) -> LLMResponse:
-        request_hash = request.request_hash()
-        hit = cache.get(request_hash)
-        if hit is not None:
-            return hit
-        response = await client.complete(request)
-        cache.put(request_hash, response)
-        return response
+    def on_progress(accepted: int, target: int) -> None:
+        stats = requester.stats
+        reporter.update(
+            progress.name,
+            accepted,
+            f"{stats.sent} sent ({stats.requests_per_s:.1f}/s), {stats.cached} cached, "
+            f"{stats.tokens:,} tok, ${stats.cost_usd:.4f}",
+        )
+        progress.update(accepted, target)
 
     try:
         return await generate_label(
             ctx,
-            call,
-            concurrency=config.runtime.concurrency,
+            requester,
+            concurrency=runtime.concurrency,
             endpoint_kind="embedded" if config.llm.is_embedded else "openai-compatible",
-            on_progress=lambda accepted, _target: reporter.update(pid, accepted),
+            on_progress=on_progress,
         )
     finally:
         await client.aclose()

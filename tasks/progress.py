@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
+import prefect.runtime.flow_run
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,6 +38,7 @@ class Reporter:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[detail]}"),
             console=console,
             transient=False,
         )
@@ -48,12 +53,16 @@ class Reporter:
     def add(self, name: str, total: int) -> None:
         with self._lock:
             if self._progress is not None and name not in self._ids:
-                self._ids[name] = self._progress.add_task(name, total=total)
+                self._ids[name] = self._progress.add_task(name, total=total, detail="")
 
-    def update(self, name: str, completed: int) -> None:
+    def update(self, name: str, completed: int, detail: str | None = None) -> None:
         with self._lock:
             if self._progress is not None and name in self._ids:
-                self._progress.update(self._ids[name], completed=completed)
+                task_id = self._ids[name]
+                if detail is None:
+                    self._progress.update(task_id, completed=completed)
+                else:
+                    self._progress.update(task_id, completed=completed, detail=detail)
 
     def finish(self, name: str, total: int) -> None:
         self.add(name, total)
@@ -61,3 +70,21 @@ class Reporter:
 
 
 reporter = Reporter()
+
+
+class ProgressArtifact:
+    """A Prefect progress artifact (shown on the flow run's page); a no-op outside a flow run."""
+
+    def __init__(self, key: str, name: str) -> None:
+        self.name = name
+        self._id: UUID | None = None
+        if prefect.runtime.flow_run.id:
+            # Artifact keys allow lowercase letters, digits and dashes only.
+            key = re.sub(r"[^a-z0-9-]+", "-", key.lower()).strip("-")
+            created = create_progress_artifact(0.0, key=key, description=name, _sync=True)  # type: ignore[call-arg]
+            self._id = created if isinstance(created, UUID) else None
+
+    def update(self, done: int, total: int) -> None:
+        if self._id is not None:
+            percent = 100.0 * min(done, total) / max(total, 1)
+            update_progress_artifact(self._id, percent, _sync=True)  # type: ignore[call-arg]

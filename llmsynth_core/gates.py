@@ -1,0 +1,67 @@
+"""The quality gates one label's replies pass through, in order, with what they have accepted.
+
+Cleaning and the stateless checks live in `parsing.judge`; this adds the gates that compare a
+reply with others: exact and near duplicates of accepted rows, and few-shot replies that copy
+an example they were shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from llmsynth_core.config import GenerationConfig
+from llmsynth_core.dedup import Fingerprint, NearDuplicateIndex, max_containment, shingles
+from llmsynth_core.parsing import Verdict, judge, normalise
+
+
+class QualityGates:
+    """Judge replies in index order; `accept` records a passed reply for the later checks."""
+
+    def __init__(self, generation: GenerationConfig, examples: Mapping[str, str]) -> None:
+        self._config = generation
+        self._examples = examples
+        self._example_shingles: dict[str, frozenset[str]] = {}
+        self._seen: set[str] = set()
+        threshold = generation.near_duplicate_jaccard
+        self._near = NearDuplicateIndex(threshold) if threshold is not None else None
+        self._pending: tuple[str, Fingerprint] | None = None
+
+    def judge(self, raw: str, finish_reason: str | None, example_ids: Sequence[str]) -> Verdict:
+        config = self._config
+        verdict = judge(
+            raw,
+            finish_reason,
+            config.min_chars,
+            config.max_chars,
+            self._seen,
+            trim_truncated=config.on_truncated == "trim",
+        )
+        if verdict.reason is not None:
+            return verdict
+        if config.copy_containment is not None and example_ids:
+            shown = [self._shingles_of(example_id) for example_id in example_ids]
+            if max_containment(shingles(verdict.text), shown) >= config.copy_containment:
+                return Verdict(verdict.text, "copied_example")
+        if self._near is not None:
+            fingerprint = self._near.fingerprint(verdict.text)
+            if self._near.find(fingerprint):
+                return Verdict(verdict.text, "near_duplicate")
+            self._pending = (verdict.text, fingerprint)
+        return verdict
+
+    def accept(self, text: str) -> None:
+        self._seen.add(normalise(text))
+        if self._near is not None:
+            pending = self._pending
+            fingerprint = (
+                pending[1]
+                if pending is not None and pending[0] == text
+                else self._near.fingerprint(text)
+            )
+            self._near.add(fingerprint)
+        self._pending = None
+
+    def _shingles_of(self, example_id: str) -> frozenset[str]:
+        if example_id not in self._example_shingles:
+            self._example_shingles[example_id] = shingles(self._examples.get(example_id, ""))
+        return self._example_shingles[example_id]

@@ -1,0 +1,59 @@
+"""Prefect task: gather the label chunks into the run's synthetic dataset and rejects file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.schemas import GENERATIONS, to_table
+from llmsynth_core.volume import shortfall_messages, volume_table
+from tasks.artifacts import ArtifactRef, read_artifact
+
+SYNTHETIC_FILE = "synthetic.parquet"
+REJECTS_FILE = "rejects.parquet"
+VOLUME_FILE = "generation.json"
+
+
+@task(name="collect-generations")
+def collect_generations_task(
+    config: ExperimentConfig, refs: list[ArtifactRef], run_dir: str
+) -> str:
+    """Write synthetic.parquet (accepted rows), rejects.parquet (with reasons), generation.json."""
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = [read_artifact(ref) for ref in refs]
+    rows = pd.concat(frames, ignore_index=True) if frames else GENERATIONS.empty_table().to_pandas()
+    accepted = rows["accepted"].astype(bool)
+    pq.write_table(to_table(rows[accepted], GENERATIONS, "synthetic"), out / SYNTHETIC_FILE)
+    pq.write_table(to_table(rows[~accepted], GENERATIONS, "rejects"), out / REJECTS_FILE)
+    volume = volume_table(rows, config.generation.per_label)
+    shortfalls = shortfall_messages(volume, config.generation.max_attempts_factor)
+    logger = get_run_logger()
+    for message in shortfalls:
+        logger.warning("quota shortfall: %s", message)
+    records = json.loads(volume.to_json(orient="records"))
+    (out / VOLUME_FILE).write_text(
+        json.dumps(
+            {
+                "config_hash": config.semantic_hash(),
+                "accepted": int(accepted.sum()),
+                "rejected": int((~accepted).sum()),
+                "cost_usd": float(rows["cost_usd"].sum()),
+                "shortfalls": shortfalls,
+                "labels": records,
+            },
+            indent=2,
+        )
+    )
+    create_table_artifact(
+        key="llmsynth-generation",
+        table=records,
+        description=f"Generation volume, drops per gate and cost ({config.name})",
+    )
+    return str(out / SYNTHETIC_FILE)

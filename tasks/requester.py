@@ -1,0 +1,81 @@
+"""One label chunk's way to the endpoint: request cache, budget, rate limits, then the client.
+
+Order matters: a cached reply is free and skips the limits; a new request first books its
+worst-case cost against the run's cap, then waits for the rate limits, and its reply is cached
+before anything else can fail.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from llmsynth_core.config import LLMConfig
+from llmsynth_core.costs import request_cost, request_tokens
+from llmsynth_core.llm_types import LLMRequest, LLMResponse
+from tasks.budget import BudgetLedger
+from tasks.llm_client import LLMClient
+from tasks.ratelimit import RateLimiter
+from tasks.request_cache import RequestCache
+
+
+@dataclass
+class CallStats:
+    """What a chunk has sent and spent so far (for progress displays)."""
+
+    sent: int = 0
+    cached: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.sent / max(time.monotonic() - self.started, 1e-9)
+
+
+class Requester:
+    def __init__(
+        self,
+        client: LLMClient,
+        cache: RequestCache,
+        ledger: BudgetLedger,
+        limiter: RateLimiter,
+        llm: LLMConfig,
+    ) -> None:
+        self._client = client
+        self._cache = cache
+        self._ledger = ledger
+        self._limiter = limiter
+        self._llm = llm
+        self.stats = CallStats()
+
+    async def __call__(self, request: LLMRequest) -> LLMResponse:
+        request_hash = request.request_hash()
+        hit = self._cache.get(request_hash)
+        if hit is not None:
+            self._ledger.charge(self._cost(hit))
+            self.stats.cached += 1
+            return hit
+        prompt_tokens = request_tokens(request)
+        reserved_tokens = prompt_tokens + request.max_tokens
+        estimate = request_cost(prompt_tokens, request.max_tokens, self._llm)
+        self._ledger.reserve(estimate)
+        try:
+            await self._limiter.acquire(reserved_tokens)
+            response = await self._client.complete(request)
+        except BaseException:
+            self._ledger.settle(estimate, None)
+            raise
+        self._cache.put(request_hash, response)
+        cost = self._cost(response)
+        self._ledger.settle(estimate, cost)
+        used = response.prompt_tokens + response.completion_tokens
+        self._limiter.settle(reserved_tokens, used)
+        self.stats.sent += 1
+        self.stats.tokens += used
+        self.stats.cost_usd += cost
+        return response
+
+    def _cost(self, response: LLMResponse) -> float:
+        return request_cost(response.prompt_tokens, response.completion_tokens, self._llm)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from llmsynth_core.config import GenerationConfig
+from llmsynth_core.dedup import NearDuplicateIndex, containment, jaccard, shingles
+from llmsynth_core.gates import QualityGates
+
+BASE = "The central bank raised interest rates by half a point on Tuesday to fight inflation."
+
+
+def test_shingles_ignore_case_and_punctuation_and_cover_short_texts() -> None:
+    assert shingles("Stocks rose, sharply!") == shingles("stocks rose sharply")
+    assert shingles("Stocks rose") == frozenset({"stocks rose"})
+    assert shingles("  ...  ") == frozenset()
+
+
+def test_jaccard_and_containment_known_values() -> None:
+    a, b = frozenset({"x", "y"}), frozenset({"y", "z", "w"})
+    assert jaccard(a, b) == pytest.approx(1 / 4)
+    assert containment(a, b) == pytest.approx(1 / 2)
+    assert jaccard(a, a) == 1.0
+
+
+def test_index_finds_a_one_word_edit_but_not_an_unrelated_text() -> None:
+    index = NearDuplicateIndex(threshold=0.6)
+    index.add(index.fingerprint(BASE))
+    edited = BASE.replace("Tuesday", "Wednesday")
+    assert jaccard(shingles(edited), shingles(BASE)) >= 0.6
+    assert index.find(index.fingerprint(edited))
+    assert not index.find(index.fingerprint("A local team won the cup after extra time."))
+
+
+def test_index_confirms_candidates_with_exact_jaccard() -> None:
+    """Thousands of random texts: none is reported as a near duplicate of another."""
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(2000)]
+    index = NearDuplicateIndex(threshold=0.5)
+    found = 0
+    for _ in range(2000):
+        fingerprint = index.fingerprint(" ".join(rng.choice(words) for _ in range(20)))
+        found += index.find(fingerprint)
+        index.add(fingerprint)
+    assert found == 0
+    assert len(index) == 2000
+
+
+def _gates(**overrides: object) -> QualityGates:
+    config = GenerationConfig.model_validate(overrides)
+    return QualityGates(config, {"ex1": BASE, "ex2": "Shares of the carmaker fell after a recall."})
+
+
+def test_gates_drop_near_duplicates_of_accepted_rows_only() -> None:
+    gates = _gates()
+    first = gates.judge(BASE, "stop", ())
+    assert first.reason is None
+    # Judged but not accepted (e.g. surplus): not held against later replies.
+    assert gates.judge(BASE.replace("Tuesday", "Monday"), "stop", ()).reason is None
+    gates.accept(first.text)
+    assert gates.judge(BASE, "stop", ()).reason == "duplicate"
+    assert gates.judge(BASE.replace("Tuesday", "Monday"), "stop", ()).reason == "near_duplicate"
+
+
+def test_gates_drop_few_shot_copies_of_the_shown_examples() -> None:
+    gates = _gates()
+    copy = "Breaking: " + BASE
+    assert gates.judge(copy, "stop", ("ex1",)).reason == "copied_example"
+    # The same text is no copy when that example was not shown.
+    assert gates.judge(copy, "stop", ("ex2",)).reason is None
+
+
+def test_gates_can_be_switched_off() -> None:
+    gates = _gates(near_duplicate_jaccard=None, copy_containment=None)
+    gates.accept(gates.judge(BASE, "stop", ("ex1",)).text)
+    assert gates.judge(BASE.replace("Tuesday", "Monday"), "stop", ("ex1",)).reason is None
