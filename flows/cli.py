@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -129,34 +130,136 @@ def _examples(spec: TaskSpec, label: str, data_dir: Path | None) -> list[Example
     return [Example(id=f"placeholder-{i}", text=f"<a real {label} example {i}>") for i in range(3)]
 
 
+OutputDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="LLMSYNTH_OUTPUT_DIR", help="Where artifacts and runs go (content-addressed)."
+    ),
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        help="Budget cap in USD (overrides runtime.max_cost_usd); the run stops cleanly before "
+        "passing it, and a rerun with a higher cap resumes.",
+    ),
+]
+
+
+def _with_cap(experiment: ExperimentConfig, max_cost: float | None) -> ExperimentConfig:
+    if max_cost is None:
+        return experiment
+    runtime = experiment.runtime.model_copy(update={"max_cost_usd": max_cost})
+    return experiment.model_copy(update={"runtime": runtime})
+
+
 @app.command()
 def run(
     preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
     config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
     data_dir: DataDir = None,
-    output_dir: Annotated[
-        Path,
-        typer.Option(
-            envvar="LLMSYNTH_OUTPUT_DIR", help="Where artifacts and runs go (content-addressed)."
-        ),
-    ] = Path("llmsynth-output"),
+    output_dir: OutputDir = Path("llmsynth-output"),
+    max_cost: MaxCost = None,
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
-    experiment = _experiment(preset, config)
+    experiment = _with_cap(_experiment(preset, config), max_cost)
     data = _data_dir(data_dir)
     assert data is not None
     from flows.pipeline import pipeline
     from tasks.progress import reporter
 
-    console.print(
-        f"[bold]llmsynth[/] experiment [cyan]{experiment.name}[/] "
-        f"(config hash {experiment.semantic_hash()}) on {data}"
-    )
+    _announce(experiment, data)
     with reporter.live(console):
         run_dir = pipeline(experiment, str(data), str(output_dir))
     results = Path(run_dir) / "results.md"
     console.print(Markdown(results.read_text()))
     console.print(f"[bold green]done[/]: results in {run_dir}")
+
+
+@app.command()
+def generate(
+    preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
+    data_dir: DataDir = None,
+    output_dir: OutputDir = Path("llmsynth-output"),
+    max_cost: MaxCost = None,
+    export_to: Annotated[
+        Path | None,
+        typer.Option("--export", help="Also save a Hugging Face datasets DatasetDict here."),
+    ] = None,
+) -> None:
+    """Generate the synthetic data only (no training); prints volume, drops and cost."""
+    experiment = _with_cap(_experiment(preset, config), max_cost)
+    data = _data_dir(data_dir)
+    assert data is not None
+    from flows.generate import generate as generate_flow
+    from tasks.progress import reporter
+
+    _announce(experiment, data)
+    with reporter.live(console):
+        run_dir = Path(generate_flow(experiment, str(data), str(output_dir)))
+    console.print(_volume_table(run_dir))
+    if export_to is not None:
+        from tasks.export import export_dataset
+
+        export_dataset(run_dir, export_to)
+        console.print(f"Hugging Face dataset saved to {export_to}")
+    console.print(
+        f"[bold green]done[/]: synthetic.parquet and rejects.parquet in {run_dir}", highlight=False
+    )
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding synthetic.parquet.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Save a datasets.DatasetDict here (load_from_disk).")
+    ] = None,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(help="Also push it, private, to this Hub repo (needs HF_TOKEN and network)."),
+    ] = None,
+) -> None:
+    """Export a run's accepted synthetic rows as a Hugging Face dataset, one split per task/mode."""
+    from tasks.export import export_dataset
+
+    dataset = export_dataset(run_dir, out, push_to_hub)
+    for split, rows in dataset.num_rows.items():
+        console.print(f"{split}: {rows:,} rows")
+    if out is not None:
+        console.print(f"saved to {out}; load it with datasets.load_from_disk({str(out)!r})")
+
+
+def _announce(experiment: ExperimentConfig, data: Path) -> None:
+    cap = experiment.runtime.max_cost_usd
+    console.print(
+        f"[bold]llmsynth[/] experiment [cyan]{experiment.name}[/] "
+        f"(config hash {experiment.semantic_hash()}) on {data}"
+        + (f", budget cap ${cap:g}" if cap is not None else "")
+    )
+
+
+def _volume_table(run_dir: Path) -> Table:
+    volume = json.loads((run_dir / "generation.json").read_text())
+    table = Table(title="generation volume")
+    for header in ("task", "mode", "label", "accepted", "requests", "drops", "USD"):
+        table.add_column(
+            header, justify="right" if header in ("accepted", "requests", "USD") else "left"
+        )
+    for row in volume["labels"]:
+        accepted = f"{row['accepted']}/{row['target']}"
+        style = "red" if row["shortfall"] else None
+        table.add_row(
+            row["task"],
+            row["mode"],
+            row["label"],
+            accepted,
+            str(row["requests"]),
+            row["drops"],
+            f"{row['cost_usd']:.4f}",
+            style=style,
+        )
+    return table
 
 
 @app.command("estimate")

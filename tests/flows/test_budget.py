@@ -29,8 +29,6 @@ def _config(base_url: str, cap: float | None) -> ExperimentConfig:
     )
 
 
-
-
 @pytest.mark.usefixtures("prefect_harness")
 def test_budget_stop_then_resume_with_a_higher_cap(sample_dir: Path, tmp_path: Path) -> None:
     out = str(tmp_path)
