@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from llmsynth_core.config import ExperimentConfig
-from llmsynth_core.data import load_split
 from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.taskspec import TaskSpec
+from tasks.splits import read_split
 
 
 def resolve_specs(config: ExperimentConfig) -> list[TaskSpec]:
@@ -19,8 +19,8 @@ def resolve_specs(config: ExperimentConfig) -> list[TaskSpec]:
 def validate_data(specs: list[TaskSpec], data_dir: Path) -> None:
     """Fail before any paid or slow work if a split is missing or malformed."""
     for spec in specs:
-        load_split(spec, data_dir, "train")
-        load_split(spec, data_dir, "test")
+        read_split(spec, data_dir, "train")
+        read_split(spec, data_dir, "test")
 
 
 def new_run_dir(config: ExperimentConfig, output_dir: str) -> Path:

@@ -38,12 +38,13 @@ class QualityGates:
         )
         if verdict.reason is not None:
             return verdict
+        fingerprint = self._near.fingerprint(verdict.text) if self._near is not None else None
         if config.copy_containment is not None and example_ids:
+            text_shingles = fingerprint.shingles if fingerprint else shingles(verdict.text)
             shown = [self._shingles_of(example_id) for example_id in example_ids]
-            if max_containment(shingles(verdict.text), shown) >= config.copy_containment:
+            if max_containment(text_shingles, shown) >= config.copy_containment:
                 return Verdict(verdict.text, "copied_example")
-        if self._near is not None:
-            fingerprint = self._near.fingerprint(verdict.text)
+        if self._near is not None and fingerprint is not None:
             if self._near.find(fingerprint):
                 return Verdict(verdict.text, "near_duplicate")
             self._pending = (verdict.text, fingerprint)

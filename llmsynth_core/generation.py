@@ -26,6 +26,45 @@ Call = Callable[[LLMRequest], Awaitable[LLMResponse]]
 Progress = Callable[[int, int], None]
 
 
+class _Judge:
+    """Judges replies strictly in index order, as soon as every earlier reply is in.
+
+    Judging while later replies are still in flight overlaps the gates' CPU work with network
+    waits; the order, and so the accepted set, is exactly that of judging after the round.
+    """
+
+    def __init__(self, ctx: PromptContext, endpoint_kind: str, on_progress: Progress | None):
+        self.ctx = ctx
+        self.target = ctx.generation.per_label
+        self.endpoint_kind = endpoint_kind
+        self.on_progress = on_progress
+        self.gates = QualityGates(
+            ctx.generation, {example.id: example.text for example in ctx.examples}
+        )
+        self.replies: dict[int, tuple[PlannedRequest, LLMResponse]] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.accepted = 0
+        self.next_index = 0
+
+    def add(self, index: int, planned: PlannedRequest, response: LLMResponse) -> None:
+        self.replies[index] = (planned, response)
+        judged = self.next_index
+        while self.next_index in self.replies:
+            self._judge(*self.replies[self.next_index])
+            self.next_index += 1
+        if self.on_progress and self.next_index > judged:
+            self.on_progress(self.accepted, self.target)
+
+    def _judge(self, planned: PlannedRequest, response: LLMResponse) -> None:
+        verdict = self.gates.judge(response.text, response.finish_reason, planned.example_ids)
+        reason = verdict.reason if self.accepted < self.target or verdict.reason else "surplus"
+        if reason is None:
+            self.accepted += 1
+            self.gates.accept(verdict.text)
+        cost = request_cost(response.prompt_tokens, response.completion_tokens, self.ctx.llm)
+        self.rows.append(_row(planned, response, verdict.text, reason, self.endpoint_kind, cost))
+
+
 async def generate_label(
     ctx: PromptContext,
     call: Call,
@@ -36,28 +75,14 @@ async def generate_label(
     """All attempted rows for one (task, mode, label); exactly `per_label` accepted if possible."""
     target = ctx.generation.per_label
     budget = math.ceil(target * ctx.generation.max_attempts_factor)
-    replies: dict[int, tuple[PlannedRequest, LLMResponse]] = {}
-    rows: list[dict[str, Any]] = []
-    gates = QualityGates(ctx.generation, {example.id: example.text for example in ctx.examples})
-    accepted = 0
+    judge = _Judge(ctx, endpoint_kind, on_progress)
     next_index = 0
     limit = asyncio.Semaphore(concurrency)
-    while accepted < target and next_index < budget:
-        batch = range(next_index, min(budget, next_index + target - accepted))
+    while judge.accepted < target and next_index < budget:
+        batch = range(next_index, min(budget, next_index + target - judge.accepted))
         next_index = batch.stop
-        await _run_round(ctx, call, limit, batch, replies)
-        for index in batch:
-            planned, response = replies[index]
-            verdict = gates.judge(response.text, response.finish_reason, planned.example_ids)
-            reason = verdict.reason if accepted < target or verdict.reason else "surplus"
-            if reason is None:
-                accepted += 1
-                gates.accept(verdict.text)
-            cost = request_cost(response.prompt_tokens, response.completion_tokens, ctx.llm)
-            rows.append(_row(planned, response, verdict.text, reason, endpoint_kind, cost))
-        if on_progress:
-            on_progress(accepted, target)
-    return rows
+        await _run_round(ctx, call, limit, batch, judge)
+    return judge.rows
 
 
 async def _run_round(
@@ -65,7 +90,7 @@ async def _run_round(
     call: Call,
     limit: asyncio.Semaphore,
     batch: range,
-    replies: dict[int, tuple[PlannedRequest, LLMResponse]],
+    judge: _Judge,
 ) -> None:
     """Send a round: independent requests in parallel, each conversation's turns in order."""
     chained = ctx.mode == "zero_shot" and ctx.llm.prompt_style == "chat"
@@ -76,10 +101,11 @@ async def _run_round(
 
     async def run_chain(indices: list[int]) -> None:
         for index in indices:
-            history = _history(replies, index, length) if chained else []
+            history = _history(judge.replies, index, length) if chained else []
             planned = plan_request(ctx, index, history)
             async with limit:
-                replies[index] = (planned, await call(planned.request))
+                response = await call(planned.request)
+            judge.add(index, planned, response)
 
     # Let every chain finish its request in flight before raising, so no reply already paid
     # for is dropped (a budget stop or a failed request in one chain ends the others cleanly).

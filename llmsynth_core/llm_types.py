@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,7 +44,17 @@ class LLMRequest(BaseModel):
 
     def request_hash(self) -> str:
         """Everything that changes the reply, and nothing operational."""
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> str:
+        # Computed once per request: the cache, the row and the manifest all ask for it.
         return stable_hash(self.model_dump(mode="json"), length=32)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("_hash", None)  # a copy with other fields must not keep our hash
+        return copy
 
 
 class LLMResponse(BaseModel):

@@ -12,7 +12,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, Mode
-from llmsynth_core.data import load_split
 from llmsynth_core.generation import generate_label
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.parsing import drop_counts
@@ -27,6 +26,7 @@ from tasks.ratelimit import limiter_for
 from tasks.request_cache import RequestCache
 from tasks.requester import Requester
 from tasks.retry import transport_failures_only
+from tasks.splits import read_split
 
 
 def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: str) -> str:
@@ -76,7 +76,7 @@ def generate_label_task(
         return ArtifactRef.model_validate(found["artifact"])
     examples: list[Example] = []
     if mode == "few_shot":
-        train = load_split(spec, Path(data_dir), "train")
+        train = read_split(spec, Path(data_dir), "train")
         pool = train[train["label"] == label]
         ids = pool["id"].astype(str) if "id" in pool.columns else pool.index.astype(str)
         examples = [Example(id=i, text=t) for i, t in zip(ids, pool["text"], strict=True)]
@@ -85,6 +85,7 @@ def generate_label_task(
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
     rows = asyncio.run(_generate(ctx, config, store, base_url, ledger, progress))
     frame = pd.DataFrame(rows)
+    progress.update(int(frame["accepted"].sum()), config.generation.per_label, final=True)
     manifest = {
         "stage": "generation",
         "task": spec.id,

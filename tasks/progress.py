@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID
@@ -20,6 +21,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+
+_ARTIFACT_INTERVAL_S = 2.0
 
 
 class Reporter:
@@ -78,13 +82,18 @@ class ProgressArtifact:
     def __init__(self, key: str, name: str) -> None:
         self.name = name
         self._id: UUID | None = None
+        self._last = 0.0
         if prefect.runtime.flow_run.id:
             # Artifact keys allow lowercase letters, digits and dashes only.
             key = re.sub(r"[^a-z0-9-]+", "-", key.lower()).strip("-")
             created = create_progress_artifact(0.0, key=key, description=name, _sync=True)  # type: ignore[call-arg]
             self._id = created if isinstance(created, UUID) else None
 
-    def update(self, done: int, total: int) -> None:
-        if self._id is not None:
+    def update(self, done: int, total: int, final: bool = False) -> None:
+        # Each update is an API call: at most one per interval, and always the final one.
+        now = time.monotonic()
+        due = final or done >= total or now - self._last >= _ARTIFACT_INTERVAL_S
+        if self._id is not None and due:
+            self._last = now
             percent = 100.0 * min(done, total) / max(total, 1)
             update_progress_artifact(self._id, percent, _sync=True)  # type: ignore[call-arg]

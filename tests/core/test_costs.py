@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 from typing import Any
 
 import pytest
@@ -26,6 +27,9 @@ from llmsynth_core.taskspec import TaskSpec, parse_task_spec
 # Templates of known length, one style and one length, so prompts do not vary by request:
 # every rendered chat message is 40 characters (10 tokens, 14 with framing).
 FORTY = "y" * 37
+
+# Replies drawn from 200 made-up words: distinct and never near duplicates of each other.
+WORDS = [f"word{i}" for i in range(200)]
 
 
 def _spec() -> TaskSpec:
@@ -186,7 +190,7 @@ def test_generated_rows_carry_their_cost() -> None:
 
     async def call(request: LLMRequest) -> LLMResponse:
         return LLMResponse(
-            text=f"A distinct reply with seed {request.seed}.",
+            text=" ".join(random.Random(request.seed).sample(WORDS, 8)) + ".",
             finish_reason="stop",
             prompt_tokens=1_000,
             completion_tokens=200,

@@ -206,13 +206,18 @@ def test_few_shot_requests_are_independent(ag_news: TaskSpec, world_pool: list[E
         assert set(rows[index]["few_shot_ids"]) <= pool_ids
 
 
-def test_progress_is_reported_per_round(ag_news: TaskSpec) -> None:
+def test_progress_is_reported_as_replies_are_judged(ag_news: TaskSpec) -> None:
     ctx = _ctx(ag_news, per_label=5, max_attempts_factor=3.0)
     seen: list[tuple[int, int]] = []
     llm = ScriptedLLM(ctx, _mixed)
-    asyncio.run(generate_label(ctx, llm, 1, "fake", lambda done, want: seen.append((done, want))))
-    # Rounds of 5, 2, 1, 1, 1 requests (see the quota test for the accepted indices).
-    assert seen == [(3, 5), (4, 5), (4, 5), (4, 5), (5, 5)]
+    rows = asyncio.run(
+        generate_label(ctx, llm, 1, "fake", lambda done, want: seen.append((done, want)))
+    )
+    # One request in flight at a time: each reply is judged, and reported, on arrival.
+    assert len(seen) == len(rows) == 10
+    accepted_so_far = [sum(r["accepted"] for r in rows[: i + 1]) for i in range(len(rows))]
+    assert seen == [(n, 5) for n in accepted_so_far]
+    assert seen[-1] == (5, 5)
 
 
 def test_rows_carry_request_provenance(ag_news: TaskSpec) -> None:
