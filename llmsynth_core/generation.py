@@ -155,6 +155,7 @@ def _row(
         "model": request.model,
         "endpoint_kind": endpoint_kind,
         "prompt_version": request.prompt_version,
+        "prompt_hash": request.prompt_hash(),
         "request_hash": request.request_hash(),
         "seed": request.seed if request.seed is not None else -1,
         "finish_reason": response.finish_reason,

@@ -46,6 +46,12 @@ class LLMRequest(BaseModel):
         """Everything that changes the reply, and nothing operational."""
         return self._hash
 
+    def prompt_hash(self) -> str:
+        """The rendered prompt alone (messages or completion prompt), without sampling settings."""
+        return stable_hash(
+            [m.model_dump() for m in self.messages] if self.messages else self.prompt
+        )
+
     @cached_property
     def _hash(self) -> str:
         # Computed once per request: the cache, the row and the manifest all ask for it.

@@ -25,6 +25,7 @@ GENERATIONS = pa.schema(
         ("model", pa.string()),
         ("endpoint_kind", pa.string()),
         ("prompt_version", pa.string()),
+        ("prompt_hash", pa.string()),
         ("request_hash", pa.string()),
         ("seed", pa.int64()),
         ("finish_reason", pa.string()),

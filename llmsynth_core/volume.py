@@ -51,3 +51,13 @@ def shortfall_messages(volume: pd.DataFrame, max_attempts_factor: float) -> list
         for row in volume.to_dict("records")
         if int(row["shortfall"]) > 0
     ]
+
+
+def task_totals(volume: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per task: accepted rows, requests, tokens and cost, summed over modes and labels."""
+    columns = ["accepted", "requests", "tokens", "cost_usd"]
+    totals = volume.groupby("task")[columns].sum()
+    return {
+        str(task): {column: float(row[column]) for column in columns}
+        for task, row in totals.iterrows()
+    }

@@ -12,7 +12,7 @@ from prefect.artifacts import create_table_artifact
 
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.schemas import GENERATIONS, to_table
-from llmsynth_core.volume import shortfall_messages, volume_table
+from llmsynth_core.volume import shortfall_messages, task_totals, volume_table
 from tasks.artifacts import ArtifactRef, read_artifact
 
 SYNTHETIC_FILE = "synthetic.parquet"
@@ -46,6 +46,7 @@ def collect_generations_task(
                 "rejected": int((~accepted).sum()),
                 "cost_usd": float(rows["cost_usd"].sum()),
                 "shortfalls": shortfalls,
+                "tasks": task_totals(volume),
                 "labels": records,
             },
             indent=2,

@@ -227,6 +227,7 @@ def test_rows_carry_request_provenance(ag_news: TaskSpec) -> None:
     for row in rows:
         request = llm.requests[row["request_index"]]
         assert row["request_hash"] == request.request_hash()
+        assert row["prompt_hash"] == request.prompt_hash() != request.request_hash()
         assert row["seed"] == request.seed
         assert row["prompt_version"] == "ag_news@1"
         assert row["completion_tokens"] == 9

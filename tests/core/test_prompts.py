@@ -241,3 +241,9 @@ def test_last_user_message(ag_news: TaskSpec) -> None:
     request = plan_request(_ctx(ag_news), 1, history).request
     assert last_user_message(request) == request.messages[-1].content
     assert last_user_message(request) != "asked before"
+
+
+def test_prompt_hash_ignores_sampling_but_not_the_prompt() -> None:
+    base = LLMRequest(style="completion", model="m", prompt="p")
+    assert base.model_copy(update={"temperature": 0.1}).prompt_hash() == base.prompt_hash()
+    assert base.model_copy(update={"prompt": "q"}).prompt_hash() != base.prompt_hash()

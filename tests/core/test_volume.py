@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from llmsynth_core.volume import shortfall_messages, volume_table
+from llmsynth_core.volume import shortfall_messages, task_totals, volume_table
 
 
 def _rows(label: str, reasons: list[str | None]) -> list[dict[str, object]]:
@@ -34,3 +34,5 @@ def test_volume_counts_quota_drops_tokens_and_cost_per_label() -> None:
     assert len(messages) == 1
     assert messages[0].startswith("t/zero_shot/b: 1 of 2 accepted after 3 requests")
     assert "generation.max_attempts_factor" in messages[0]
+    totals = task_totals(volume.reset_index())
+    assert totals == {"t": {"accepted": 3.0, "requests": 6.0, "tokens": 90.0, "cost_usd": 3.0}}

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from prefect.settings import get_current_settings
+from sqlalchemy.engine import make_url
 
 from flows.pipeline import pipeline
 from llmsynth_core.config import ExperimentConfig
@@ -47,6 +49,20 @@ def test_api_key_is_sent_but_never_written_or_logged(
     assert {".parquet", ".json", ".md", ".sqlite"} <= suffixes
     leaked = [str(path) for path in files if SECRET.encode() in path.read_bytes()]
     assert leaked == []
+
+    # Prefect's own records: flow parameters, task results, artifacts and logs in its database,
+    # and any persisted results in its local storage.
+    settings = get_current_settings()
+    url = settings.server.database.connection_url
+    database = Path(make_url(url.get_secret_value() if url else "").database or "")
+    assert database.is_file(), f"no Prefect database at {database}; the check would prove nothing"
+    assert SECRET.encode() not in database.read_bytes()
+    for wal in database.parent.glob(database.name + "-wal"):
+        assert SECRET.encode() not in wal.read_bytes()
+    storage = Path(settings.results.local_storage_path)
+    if storage.is_dir():
+        stored = [p for p in storage.rglob("*") if p.is_file()]
+        assert not [str(p) for p in stored if SECRET.encode() in p.read_bytes()]
 
     assert caplog.records, "no log records were captured; the log check would prove nothing"
     assert not [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
