@@ -191,7 +191,8 @@ def main() -> None:
         f"raw asyncio+openai: {raw_first:.2f} s and {raw_second:.2f} s -> {raw_rps:,.0f} requests/s"
     )
     print(
-        f"llmsynth generate flow: {flow_s:.2f} s for {flow_rows:,} requests -> {flow_rps:,.0f} requests/s"
+        f"llmsynth generate flow: {flow_s:.2f} s for {flow_rows:,} requests -> "
+        f"{flow_rps:,.0f} requests/s"
     )
     print(
         f"cached rerun: {cached_s:.2f} s ({cached_rows:,} rows) = {cached_s / flow_s:.3f} of the "
