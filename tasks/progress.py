@@ -22,7 +22,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-
 _ARTIFACT_INTERVAL_S = 2.0
 
 
