@@ -1,0 +1,84 @@
+"""Instance-level subjectivity: annotator agreement a_i, and accuracy over agreement thresholds.
+
+For each threshold g (the distinct agreement values), accuracy on the test instances with
+a_i >= g; then a linear fit of accuracy on g (slope, R^2) and Spearman's rho between g and
+accuracy, as in the study.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def agreement_from_annotations(annotations: Sequence[Sequence[str]]) -> list[float]:
+    """a_i: the share of an instance's annotators who chose its majority label."""
+    result = []
+    for i, labels in enumerate(annotations):
+        if len(labels) == 0:
+            raise ValueError(f"instance {i} has no annotations; drop it or give its labels")
+        result.append(Counter(labels).most_common(1)[0][1] / len(labels))
+    return result
+
+
+def threshold_sweep(
+    agreement: Sequence[float], correct: Sequence[bool], min_instances: int
+) -> pd.DataFrame:
+    """Accuracy and n on instances with a_i >= g, for every distinct g; `kept` marks the
+    thresholds with at least `min_instances` instances (only those are fitted)."""
+    a = np.asarray(agreement, dtype=float)
+    hits = np.asarray(correct, dtype=bool)
+    if len(a) != len(hits):
+        raise ValueError(f"{len(a)} agreement values but {len(hits)} predictions")
+    rows = []
+    for g in np.unique(a[~np.isnan(a)]):
+        mask = a >= g
+        n = int(mask.sum())
+        rows.append(
+            {
+                "threshold": float(g),
+                "n": n,
+                "accuracy": float(hits[mask].mean()),
+                "kept": n >= min_instances,
+            }
+        )
+    return pd.DataFrame(rows, columns=["threshold", "n", "accuracy", "kept"])
+
+
+@dataclass(frozen=True)
+class AgreementFit:
+    slope: float
+    intercept: float
+    r_squared: float
+    rho: float
+    rho_p_value: float
+    thresholds: int
+
+
+def fit_sweep(sweep: pd.DataFrame) -> AgreementFit | None:
+    """Linear regression and Spearman correlation of accuracy on threshold (kept rows only);
+    None when fewer than 3 thresholds are kept."""
+    kept = sweep[sweep["kept"]]
+    if len(kept) < 3:
+        return None
+    x = kept["threshold"].to_numpy(dtype=float)
+    y = kept["accuracy"].to_numpy(dtype=float)
+    line = stats.linregress(x, y)
+    if np.ptp(y) == 0:
+        rho, p_value = float("nan"), float("nan")  # undefined for a constant series
+    else:
+        spearman = stats.spearmanr(x, y)
+        rho, p_value = float(spearman.statistic), float(spearman.pvalue)
+    return AgreementFit(
+        slope=float(line.slope),
+        intercept=float(line.intercept),
+        r_squared=float(line.rvalue**2),
+        rho=rho,
+        rho_p_value=p_value,
+        thresholds=len(kept),
+    )

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from llmsynth_core.agreement import agreement_from_annotations, fit_sweep, threshold_sweep
+
+
+def test_agreement_is_the_majority_share() -> None:
+    annotations = [["pos", "pos", "neg"], ["neg"] * 4, ["a", "b", "c", "a", "a"]]
+    assert agreement_from_annotations(annotations) == pytest.approx([2 / 3, 1.0, 3 / 5])
+    with pytest.raises(ValueError, match="instance 1"):
+        agreement_from_annotations([["x"], []])
+
+
+def test_threshold_sweep_on_a_hand_made_column() -> None:
+    agreement = [0.5, 0.5, 0.66, 0.66, 0.75, 1.0, 1.0, 1.0]
+    correct = [False, False, False, True, True, True, True, True]
+    sweep = threshold_sweep(agreement, correct, min_instances=3)
+    assert sweep["threshold"].tolist() == [0.5, 0.66, 0.75, 1.0]
+    assert sweep["n"].tolist() == [8, 6, 4, 3]
+    assert sweep["accuracy"].tolist() == pytest.approx([5 / 8, 5 / 6, 1.0, 1.0])
+    assert sweep["kept"].tolist() == [True, True, True, True]
+    assert threshold_sweep(agreement, correct, min_instances=4)["kept"].tolist() == [
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_a_perfectly_linear_series_fits_with_r_squared_one() -> None:
+    sweep = pd.DataFrame(
+        {
+            "threshold": [0.2, 0.4, 0.6, 0.8, 1.0],
+            "n": [50, 40, 30, 20, 10],
+            "accuracy": [0.5, 0.6, 0.7, 0.8, 0.9],
+            "kept": [True] * 5,
+        }
+    )
+    fit = fit_sweep(sweep)
+    assert fit is not None
+    assert fit.r_squared == pytest.approx(1.0)
+    assert fit.slope == pytest.approx(0.5)
+    assert fit.intercept == pytest.approx(0.4)
+    assert fit.rho == pytest.approx(1.0)
+    assert fit.thresholds == 5
+    # Dropping thresholds (too few instances) leaves them out of the fit.
+    noisy = sweep.assign(accuracy=[0.1, 0.6, 0.7, 0.8, 0.9], kept=[False, True, True, True, True])
+    refit = fit_sweep(noisy)
+    assert refit is not None and refit.r_squared == pytest.approx(1.0) and refit.thresholds == 4
+
+
+def test_too_few_kept_thresholds_give_no_fit_and_constant_accuracy_has_no_rho() -> None:
+    sweep = threshold_sweep([0.5, 1.0], [True, True], min_instances=1)
+    assert fit_sweep(sweep) is None
+    constant = threshold_sweep([0.2, 0.4, 0.6, 0.8], [True] * 4, min_instances=1)
+    fit = fit_sweep(constant)
+    assert fit is not None and fit.slope == pytest.approx(0.0) and math.isnan(fit.rho)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmsynth_core.diversity import embedding_diversity, lexical_diversity, similarity_to_real
+
+
+def test_identical_texts_have_zero_diversity() -> None:
+    same = np.tile(np.array([[0.3, -1.2, 2.0]], dtype=np.float32), (50, 1))
+    result = embedding_diversity(same)
+    assert result.remote_clique == pytest.approx(0.0, abs=1e-6)
+    assert result.chamfer == pytest.approx(0.0, abs=1e-6)
+
+
+def test_orthogonal_embeddings_have_cosine_distance_one() -> None:
+    orthogonal = np.eye(16, dtype=np.float32) * 3.0
+    result = embedding_diversity(orthogonal)
+    assert result.remote_clique == pytest.approx(1.0)
+    assert result.chamfer == pytest.approx(1.0)
+
+
+def test_known_euclidean_values_and_chunking_does_not_change_them() -> None:
+    points = np.array([[0, 0], [3, 4], [6, 8]], dtype=np.float32)
+    # Distances: 5, 10, 5. Remote-Clique: mean of (7.5, 5, 7.5); Chamfer: mean of (5, 5, 5).
+    whole = embedding_diversity(points, metric="euclidean")
+    chunked = embedding_diversity(points, metric="euclidean", chunk_rows=1)
+    assert whole.remote_clique == pytest.approx(20 / 3)
+    assert whole.chamfer == pytest.approx(5.0)
+    assert chunked == whole
+
+
+def test_spread_out_sets_score_higher_than_clustered_ones() -> None:
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=(1, 32))
+    clustered = (centre + 0.05 * rng.normal(size=(300, 32))).astype(np.float32)
+    spread = rng.normal(size=(300, 32)).astype(np.float32)
+    low, high = embedding_diversity(clustered), embedding_diversity(spread)
+    assert high.remote_clique > low.remote_clique
+    assert high.chamfer > low.chamfer
+    assert embedding_diversity(spread, chunk_rows=7).remote_clique == pytest.approx(
+        high.remote_clique, rel=1e-5
+    )
+
+
+def test_similarity_to_real_top_k() -> None:
+    real = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    synthetic = np.array([[1, 0], [1, 0], [0, 1], [-1, 0]], dtype=np.float32)
+    # Real [1,0]: sims 1, 1, 0, -1 -> top-2 mean 1. Real [0,1]: 0, 0, 1, 0 -> top-2 mean 0.5.
+    assert similarity_to_real(real, synthetic, top_k=2) == pytest.approx(0.75)
+    assert similarity_to_real(real, synthetic, top_k=2, chunk_rows=1) == pytest.approx(0.75)
+    # k larger than the synthetic set uses all of it.
+    assert similarity_to_real(real, synthetic, top_k=10) == pytest.approx((0.25 + 0.25) / 2)
+
+
+def test_lexical_diversity_known_values() -> None:
+    result = lexical_diversity(["the cat sat", "the cat ran"])
+    assert result.distinct_1 == pytest.approx(4 / 6)
+    assert result.distinct_2 == pytest.approx(3 / 4)
+    assert result.distinct_3 == pytest.approx(2 / 2)
+    assert result.type_token_ratio == pytest.approx(1.0)
+    assert lexical_diversity(["spam spam spam spam"]).type_token_ratio == pytest.approx(0.25)
+
+
+def test_too_few_texts_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        embedding_diversity(np.ones((1, 4), dtype=np.float32))
