@@ -11,6 +11,7 @@ from flows.generate import generate_all
 from llmsynth_core.config import ExperimentConfig
 from tasks.analyze import analyze_task
 from tasks.collect import collect_generations_task
+from tasks.diversity import diversity_task
 from tasks.train import train_evaluate_task
 
 
@@ -37,6 +38,16 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
         for model_name in config.training.models
         for source in config.sources
     ]
-    analyze_task(config, metrics, str(run_dir))
+    diversity = [
+        diversity_task(
+            spec,
+            config,
+            {mode: refs for (task, mode), refs in generations.items() if task == spec.id},
+            data_dir,
+            store_root(output_dir),
+        )
+        for spec in specs
+    ]
+    analyze_task(config, metrics, str(run_dir), diversity)
     get_run_logger().info("results in %s", run_dir)
     return str(run_dir)

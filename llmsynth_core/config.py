@@ -149,6 +149,29 @@ class EvaluationConfig(_Stage):
     seed: int = 42
 
 
+class AnalysisConfig(_Stage):
+    """Diversity, similarity to real data and the subjectivity fits."""
+
+    embedding_model: str = Field(
+        default=EMBEDDED_ENCODER,
+        description="Sentence encoder for diversity and similarity: 'embedded:all-MiniLM-L6-v2', "
+        "a local directory or a hub id of a sentence-transformers model (mean pooling).",
+    )
+    diversity_max_texts: int = Field(
+        default=3000,
+        ge=2,
+        description="Texts per task and source for the diversity measures (seeded sample); "
+        "real data is sampled to the size of the synthetic set, as in the study.",
+    )
+    distance: Literal["cosine", "euclidean"] = Field(
+        default="cosine", description="Distance between embeddings for Remote-Clique and Chamfer."
+    )
+    similarity_top_k: int = Field(
+        default=5, ge=1, description="Synthetic neighbours per real instance for similarity."
+    )
+    seed: int = 42
+
+
 class RuntimeConfig(_Stage):
     """Operational knobs: never hashed, never change results."""
 
@@ -198,6 +221,7 @@ class ExperimentConfig(_Stage):
     generation: GenerationConfig = GenerationConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 
     @field_validator("tasks")

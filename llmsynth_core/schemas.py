@@ -66,7 +66,28 @@ METRICS = pa.schema(
     ]
 )
 
-SCHEMAS = {"generations": GENERATIONS, "predictions": PREDICTIONS, "metrics": METRICS}
+DIVERSITY = pa.schema(
+    [
+        ("task", pa.string()),
+        ("subjectivity", pa.int64()),
+        ("source", pa.string()),
+        ("n", pa.int64()),
+        ("remote_clique", pa.float64()),
+        ("chamfer", pa.float64()),
+        ("distinct_1", pa.float64()),
+        ("distinct_2", pa.float64()),
+        ("distinct_3", pa.float64()),
+        ("type_token_ratio", pa.float64()),
+        ("similarity_to_real", pa.float64()),  # null for the real source itself
+    ]
+)
+
+SCHEMAS = {
+    "generations": GENERATIONS,
+    "predictions": PREDICTIONS,
+    "metrics": METRICS,
+    "diversity": DIVERSITY,
+}
 
 
 def to_table(frame: pd.DataFrame, schema: pa.Schema, name: str) -> pa.Table:

@@ -15,8 +15,13 @@ from tasks.artifacts import ArtifactRef, read_artifact
 
 
 @task(name="analyze")
-def analyze_task(config: ExperimentConfig, metrics: list[ArtifactRef], run_dir: str) -> str:
-    """Write results.parquet, results.md and summary.json to the run directory."""
+def analyze_task(
+    config: ExperimentConfig,
+    metrics: list[ArtifactRef],
+    run_dir: str,
+    diversity: list[ArtifactRef] | None = None,
+) -> str:
+    """Write results.parquet, results.md, diversity.parquet and summary.json to the run dir."""
     frame = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
     table = results_table(frame)
     wide_f1 = wide_table(frame, "macro_f1")
@@ -35,6 +40,7 @@ def analyze_task(config: ExperimentConfig, metrics: list[ArtifactRef], run_dir: 
             to_markdown(wide_acc),
             "## All runs",
             to_markdown(table),
+            *_diversity_section(diversity or [], out),
         ]
     )
     (out / "results.md").write_text(markdown + "\n", encoding="utf-8")
@@ -55,3 +61,24 @@ def analyze_task(config: ExperimentConfig, metrics: list[ArtifactRef], run_dir: 
     )
     create_markdown_artifact(key="llmsynth-report", markdown=markdown)
     return str(out / "results.md")
+
+
+def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:
+    """Diversity per task and source (the study: real > few-shot > zero-shot) and similarity."""
+    if not refs:
+        return []
+    frame = pd.concat([read_artifact(ref) for ref in refs], ignore_index=True)
+    frame = frame.sort_values(["subjectivity", "task"], kind="stable").reset_index(drop=True)
+    frame.to_parquet(out / "diversity.parquet", index=False)
+    create_table_artifact(
+        key="llmsynth-diversity",
+        table=json.loads(frame.to_json(orient="records")),
+        description="Diversity (Remote-Clique, Chamfer, distinct-n) and similarity to real data",
+    )
+    return [
+        "## Diversity and similarity to real data",
+        "Remote-Clique: mean distance to all other texts; Chamfer: mean distance to the nearest "
+        "other text (higher = more diverse); similarity: mean cosine similarity of each real "
+        "text's top-k synthetic neighbours.",
+        to_markdown(frame),
+    ]

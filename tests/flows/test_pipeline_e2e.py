@@ -35,6 +35,18 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         expected_rows = {"ag_news": 4 * 3, "tweet_irony": 2 * 3}
         assert (synthetic["n_train"] == synthetic["task"].map(expected_rows)).all()
         assert "## Macro-F1" in (run_dir / "results.md").read_text()
+        diversity = pd.read_parquet(run_dir / "diversity.parquet")
+        assert set(zip(diversity["task"], diversity["source"], strict=True)) == {
+            (task, source)
+            for task in ("ag_news", "tweet_irony")
+            for source in ("real", "zero_shot", "few_shot")
+        }
+        assert diversity["remote_clique"].between(0, 2).all()
+        assert (diversity["chamfer"] <= diversity["remote_clique"] + 1e-9).all()
+        synthetic_rows = diversity[diversity["source"] != "real"]
+        assert synthetic_rows["similarity_to_real"].between(-1, 1).all()
+        assert diversity.loc[diversity["source"] == "real", "similarity_to_real"].isna().all()
+        assert "## Diversity" in (run_dir / "results.md").read_text()
         # 2 tasks x 2 modes x labels x per_label requests at least.
         assert first_calls >= (4 + 2) * 2 * 3
 

@@ -1,0 +1,96 @@
+"""Prefect task: diversity of each data source of a task, and similarity of synthetic to real."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.diversity import embedding_diversity, lexical_diversity, similarity_to_real
+from llmsynth_core.embedding import embed_texts
+from llmsynth_core.hashing import stable_hash
+from llmsynth_core.taskspec import TaskSpec
+from tasks.artifacts import ArtifactRef, ArtifactStore, read_artifact
+from tasks.encoders import resolve_encoder
+from tasks.splits import read_split
+
+
+def _sample(texts: list[str], n: int, seed: int) -> list[str]:
+    return texts if len(texts) <= n else random.Random(seed).sample(texts, n)
+
+
+@task(name="diversity", task_run_name="diversity {spec.id}", cache_policy=NO_CACHE)
+def diversity_task(
+    spec: TaskSpec,
+    config: ExperimentConfig,
+    generations: dict[str, list[ArtifactRef]],
+    data_dir: str,
+    store_root: str,
+) -> ArtifactRef:
+    """One row per source (real, then each synthetic mode) with every diversity measure."""
+    analysis = config.analysis
+    synthetic: dict[str, list[str]] = {}
+    for mode, refs in sorted(generations.items()):
+        rows = pd.concat([read_artifact(ref) for ref in refs], ignore_index=True)
+        texts = rows.loc[rows["accepted"], "text"].astype(str).tolist()
+        synthetic[mode] = _sample(texts, analysis.diversity_max_texts, analysis.seed)
+    size = max((len(texts) for texts in synthetic.values()), default=analysis.diversity_max_texts)
+    real_all = read_split(spec, Path(data_dir), "train")["text"].astype(str).tolist()
+    sources = {"real": _sample(real_all, size, analysis.seed), **synthetic}
+    key = stable_hash(
+        {
+            "task": spec.id,
+            "analysis": analysis.model_dump(mode="json"),
+            "texts": {source: stable_hash(texts) for source, texts in sources.items()},
+        }
+    )
+    store = ArtifactStore(Path(store_root))
+    found = store.existing("diversity", key)
+    if found is not None:
+        return found
+    model_dir = resolve_encoder(analysis.embedding_model)
+    embeddings = {
+        source: embed_texts(model_dir, texts, batch_size=config.runtime.inference_batch_size)
+        for source, texts in sources.items()
+    }
+    rows_out = []
+    for source, texts in sources.items():
+        if len(texts) < 2:
+            get_run_logger().warning("%s/%s: fewer than 2 texts, no diversity", spec.id, source)
+            continue
+        emb = embedding_diversity(embeddings[source], metric=analysis.distance)
+        lex = lexical_diversity(texts)
+        similarity = (
+            None
+            if source == "real"
+            else similarity_to_real(
+                embeddings["real"], embeddings[source], analysis.similarity_top_k
+            )
+        )
+        rows_out.append(
+            {
+                "task": spec.id,
+                "subjectivity": spec.subjectivity,
+                "source": source,
+                "n": len(texts),
+                "remote_clique": emb.remote_clique,
+                "chamfer": emb.chamfer,
+                "distinct_1": lex.distinct_1,
+                "distinct_2": lex.distinct_2,
+                "distinct_3": lex.distinct_3,
+                "type_token_ratio": lex.type_token_ratio,
+                "similarity_to_real": similarity,
+            }
+        )
+    manifest = {
+        "stage": "diversity",
+        "task": spec.id,
+        "analysis": analysis.model_dump(mode="json"),
+        "encoder": analysis.embedding_model,
+        "sizes": {source: len(texts) for source, texts in sources.items()},
+    }
+    return store.write("diversity", key, pd.DataFrame(rows_out), "diversity", manifest)
