@@ -130,6 +130,8 @@ def _examples(spec: TaskSpec, label: str, data_dir: Path | None) -> list[Example
     return [Example(id=f"placeholder-{i}", text=f"<a real {label} example {i}>") for i in range(3)]
 
 
+Preset = Annotated[str | None, typer.Option(help="Named preset: quick or paper.")]
+ConfigFile = Annotated[Path | None, typer.Option(help="Experiment YAML file.")]
 OutputDir = Annotated[
     Path,
     typer.Option(
@@ -155,20 +157,17 @@ def _with_cap(experiment: ExperimentConfig, max_cost: float | None) -> Experimen
 
 @app.command()
 def run(
-    preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
-    config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
+    preset: Preset = None,
+    config: ConfigFile = None,
     data_dir: DataDir = None,
     output_dir: OutputDir = Path("llmsynth-output"),
     max_cost: MaxCost = None,
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
-    experiment = _with_cap(_experiment(preset, config), max_cost)
-    data = _data_dir(data_dir)
-    assert data is not None
+    experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.pipeline import pipeline
     from tasks.progress import reporter
 
-    _announce(experiment, data)
     with reporter.live(console):
         run_dir = pipeline(experiment, str(data), str(output_dir))
     results = Path(run_dir) / "results.md"
@@ -178,8 +177,8 @@ def run(
 
 @app.command()
 def generate(
-    preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
-    config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
+    preset: Preset = None,
+    config: ConfigFile = None,
     data_dir: DataDir = None,
     output_dir: OutputDir = Path("llmsynth-output"),
     max_cost: MaxCost = None,
@@ -189,13 +188,10 @@ def generate(
     ] = None,
 ) -> None:
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
-    experiment = _with_cap(_experiment(preset, config), max_cost)
-    data = _data_dir(data_dir)
-    assert data is not None
+    experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.generate import generate as generate_flow
     from tasks.progress import reporter
 
-    _announce(experiment, data)
     with reporter.live(console):
         run_dir = Path(generate_flow(experiment, str(data), str(output_dir)))
     console.print(_volume_table(run_dir))
@@ -230,13 +226,20 @@ def export_command(
         console.print(f"saved to {out}; load it with datasets.load_from_disk({str(out)!r})")
 
 
-def _announce(experiment: ExperimentConfig, data: Path) -> None:
+def _prepare(
+    preset: str | None, config: Path | None, data_dir: Path | None, max_cost: float | None
+) -> tuple[ExperimentConfig, Path]:
+    """The experiment (with any --max-cost applied) and its data directory, announced."""
+    experiment = _with_cap(_experiment(preset, config), max_cost)
+    data = _data_dir(data_dir)
+    assert data is not None
     cap = experiment.runtime.max_cost_usd
     console.print(
         f"[bold]llmsynth[/] experiment [cyan]{experiment.name}[/] "
         f"(config hash {experiment.semantic_hash()}) on {data}"
         + (f", budget cap ${cap:g}" if cap is not None else "")
     )
+    return experiment, data
 
 
 def _volume_table(run_dir: Path) -> Table:
@@ -264,8 +267,8 @@ def _volume_table(run_dir: Path) -> Table:
 
 @app.command("estimate")
 def estimate_command(
-    preset: Annotated[str | None, typer.Option(help="Named preset: quick or paper.")] = None,
-    config: Annotated[Path | None, typer.Option(help="Experiment YAML file.")] = None,
+    preset: Preset = None,
+    config: ConfigFile = None,
     latency_s: Annotated[
         float, typer.Option(min=0.01, help="Assumed seconds per request when no rate limit binds.")
     ] = ASSUMED_LATENCY_S,
