@@ -82,3 +82,36 @@ def fit_sweep(sweep: pd.DataFrame) -> AgreementFit | None:
         rho_p_value=p_value,
         thresholds=len(kept),
     )
+
+
+GROUP = ["task", "model", "source"]
+
+
+def agreement_analysis(
+    predictions: pd.DataFrame, min_instances: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Threshold sweeps and fits for every (task, model, source) whose test rows carry an
+    `agreement` value; returns (sweeps, fits). Groups without agreement are skipped."""
+    sweeps, fits = [], []
+    rated = predictions.dropna(subset=["agreement"]) if "agreement" in predictions else None
+    if rated is None or rated.empty:
+        return pd.DataFrame(columns=[*GROUP, "threshold", "n", "accuracy", "kept"]), pd.DataFrame(
+            columns=[*GROUP, "slope", "intercept", "r_squared", "rho", "rho_p_value", "thresholds"]
+        )
+    for key, group in rated.groupby(GROUP, sort=True):
+        labels = {column: str(value) for column, value in zip(GROUP, key, strict=True)}
+        sweep = threshold_sweep(
+            group["agreement"].tolist(), group["correct"].tolist(), min_instances
+        )
+        sweeps.append(sweep.assign(**labels))
+        fit = fit_sweep(sweep)
+        if fit is not None:
+            fits.append({**labels, **fit.__dict__})
+    sweep_frame = pd.concat(sweeps, ignore_index=True)[
+        [*GROUP, "threshold", "n", "accuracy", "kept"]
+    ]
+    fit_frame = pd.DataFrame(
+        fits,
+        columns=[*GROUP, "slope", "intercept", "r_squared", "rho", "rho_p_value", "thresholds"],
+    )
+    return sweep_frame, fit_frame

@@ -5,7 +5,12 @@ import math
 import pandas as pd
 import pytest
 
-from llmsynth_core.agreement import agreement_from_annotations, fit_sweep, threshold_sweep
+from llmsynth_core.agreement import (
+    agreement_analysis,
+    agreement_from_annotations,
+    fit_sweep,
+    threshold_sweep,
+)
 
 
 def test_agreement_is_the_majority_share() -> None:
@@ -59,3 +64,28 @@ def test_too_few_kept_thresholds_give_no_fit_and_constant_accuracy_has_no_rho() 
     constant = threshold_sweep([0.2, 0.4, 0.6, 0.8], [True] * 4, min_instances=1)
     fit = fit_sweep(constant)
     assert fit is not None and fit.slope == pytest.approx(0.0) and math.isnan(fit.rho)
+
+
+def test_agreement_analysis_per_model_and_source_skips_unrated_tasks() -> None:
+    rows = []
+    for source, miss_below in (("real", 0.6), ("zero_shot", 0.9)):
+        for i in range(40):
+            a = [0.5, 0.66, 0.75, 1.0][i % 4]
+            rows.append(
+                {
+                    "task": "fpb",
+                    "model": "m",
+                    "source": source,
+                    "agreement": a,
+                    "correct": a >= miss_below or i % 8 == 0,
+                }
+            )
+    rows += [{"task": "ag", "model": "m", "source": "real", "agreement": None, "correct": True}]
+    sweeps, fits = agreement_analysis(pd.DataFrame(rows), min_instances=5)
+    assert set(sweeps["task"]) == {"fpb"}
+    assert sweeps.groupby("source").size().to_dict() == {"real": 4, "zero_shot": 4}
+    by_source = fits.set_index("source")
+    assert (by_source["slope"] > 0).all()
+    assert set(fits.columns) >= {"r_squared", "rho", "rho_p_value"}
+    empty_sweeps, empty_fits = agreement_analysis(pd.DataFrame(rows[-1:]), min_instances=5)
+    assert empty_sweeps.empty and empty_fits.empty
