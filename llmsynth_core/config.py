@@ -169,6 +169,11 @@ class AnalysisConfig(_Stage):
     similarity_top_k: int = Field(
         default=5, ge=1, description="Synthetic neighbours per real instance for similarity."
     )
+    min_instances_per_threshold: int = Field(
+        default=20,
+        ge=1,
+        description="Agreement thresholds kept by fewer test instances are not fitted.",
+    )
     seed: int = 42
 
 

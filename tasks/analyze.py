@@ -9,6 +9,7 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from llmsynth_core.agreement import agreement_analysis
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.results import results_table, to_markdown, wide_table
 from tasks.artifacts import ArtifactRef, read_artifact
@@ -41,6 +42,7 @@ def analyze_task(
             "## All runs",
             to_markdown(table),
             *_diversity_section(diversity or [], out),
+            *_agreement_section(config, metrics, out),
         ]
     )
     (out / "results.md").write_text(markdown + "\n", encoding="utf-8")
@@ -81,4 +83,38 @@ def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:
         "other text (higher = more diverse); similarity: mean cosine similarity of each real "
         "text's top-k synthetic neighbours.",
         to_markdown(frame),
+    ]
+
+
+def predictions_for(metrics_ref: ArtifactRef) -> Path:
+    """Predictions are stored under the same key as the metrics row they produced."""
+    data = Path(metrics_ref.uri)
+    return data.parents[2] / "predictions" / data.parent.name / data.name
+
+
+def _agreement_section(
+    config: ExperimentConfig, metrics: list[ArtifactRef], out: Path
+) -> list[str]:
+    """Accuracy over agreement thresholds, for tasks whose test split has agreement levels."""
+    frames = [pd.read_parquet(predictions_for(ref)) for ref in metrics]
+    if not frames:
+        return []
+    sweeps, fits = agreement_analysis(
+        pd.concat(frames, ignore_index=True), config.analysis.min_instances_per_threshold
+    )
+    if sweeps.empty:
+        return []
+    sweeps.to_parquet(out / "agreement_sweeps.parquet", index=False)
+    fits.to_parquet(out / "agreement_fits.parquet", index=False)
+    create_table_artifact(
+        key="llmsynth-agreement",
+        table=json.loads(fits.to_json(orient="records")),
+        description="Accuracy vs annotator agreement: linear fit (slope, R^2) and Spearman rho",
+    )
+    return [
+        "## Accuracy vs annotator agreement (instance-level subjectivity)",
+        "Accuracy on test instances with agreement a_i >= threshold; thresholds with fewer than "
+        f"{config.analysis.min_instances_per_threshold} instances are not fitted.",
+        to_markdown(fits),
+        to_markdown(sweeps),
     ]

@@ -19,7 +19,8 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
     sample_dir: Path, tmp_path: Path
 ) -> None:
     with FakeOpenAIServer(models=["fake-model"]) as server:
-        config = small_config(server.base_url)
+        # financial_phrasebank: three labels, and agreement levels for the instance-level fits.
+        config = small_config(server.base_url, tasks=("ag_news", "financial_phrasebank"))
         run_dir = Path(pipeline(config, str(sample_dir), str(tmp_path)))
         first_calls = server.count(CHAT)
 
@@ -27,18 +28,18 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         sources = results.groupby("task")["source"].apply(set).to_dict()
         assert sources == {
             "ag_news": {"real", "zero_shot", "few_shot"},
-            "tweet_irony": {"real", "zero_shot", "few_shot"},
+            "financial_phrasebank": {"real", "zero_shot", "few_shot"},
         }
         assert results["macro_f1"].between(0, 1).all()
         # Exactly per_label accepted rows per label trained each synthetic model.
         synthetic = results[results["source"] != "real"]
-        expected_rows = {"ag_news": 4 * 3, "tweet_irony": 2 * 3}
+        expected_rows = {"ag_news": 4 * 3, "financial_phrasebank": 3 * 3}
         assert (synthetic["n_train"] == synthetic["task"].map(expected_rows)).all()
         assert "## Macro-F1" in (run_dir / "results.md").read_text()
         diversity = pd.read_parquet(run_dir / "diversity.parquet")
         assert set(zip(diversity["task"], diversity["source"], strict=True)) == {
             (task, source)
-            for task in ("ag_news", "tweet_irony")
+            for task in ("ag_news", "financial_phrasebank")
             for source in ("real", "zero_shot", "few_shot")
         }
         assert diversity["remote_clique"].between(0, 2).all()
@@ -47,8 +48,16 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         assert synthetic_rows["similarity_to_real"].between(-1, 1).all()
         assert diversity.loc[diversity["source"] == "real", "similarity_to_real"].isna().all()
         assert "## Diversity" in (run_dir / "results.md").read_text()
+        # Only financial_phrasebank has agreement levels: one fit per data source.
+        fits = pd.read_parquet(run_dir / "agreement_fits.parquet")
+        assert set(fits["task"]) == {"financial_phrasebank"}
+        assert set(fits["source"]) == {"real", "zero_shot", "few_shot"}
+        assert fits["r_squared"].between(0, 1).all()
+        sweeps = pd.read_parquet(run_dir / "agreement_sweeps.parquet")
+        assert set(sweeps["threshold"]) <= {0.5, 0.66, 0.75, 1.0}
+        assert "## Accuracy vs annotator agreement" in (run_dir / "results.md").read_text()
         # 2 tasks x 2 modes x labels x per_label requests at least.
-        assert first_calls >= (4 + 2) * 2 * 3
+        assert first_calls >= (4 + 3) * 2 * 3
 
         second = Path(pipeline(config, str(sample_dir), str(tmp_path)))
         assert server.count(CHAT) == first_calls, "a rerun must not call the API again"
