@@ -226,6 +226,17 @@ def export_command(
         console.print(f"saved to {out}; load it with datasets.load_from_disk({str(out)!r})")
 
 
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.parquet.")],
+) -> None:
+    """Write report.md (figures in report-files/) and a self-contained report.html for a run."""
+    from tasks.report import write_report
+
+    markdown, page = write_report(run_dir)
+    console.print(f"wrote {markdown} and {page}", highlight=False)
+
+
 def _prepare(
     preset: str | None, config: Path | None, data_dir: Path | None, max_cost: float | None
 ) -> tuple[ExperimentConfig, Path]:

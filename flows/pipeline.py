@@ -48,6 +48,6 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
         )
         for spec in specs
     ]
-    analyze_task(config, metrics, str(run_dir), diversity)
+    analyze_task(config, metrics, str(run_dir), diversity, data_dir)
     get_run_logger().info("results in %s", run_dir)
     return str(run_dir)

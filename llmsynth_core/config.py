@@ -169,6 +169,12 @@ class AnalysisConfig(_Stage):
     similarity_top_k: int = Field(
         default=5, ge=1, description="Synthetic neighbours per real instance for similarity."
     )
+    comparisons_file: str | None = Field(
+        default=None,
+        description="CSV or Parquet of pairwise judgments (task_a, task_b, winner = the task "
+        "judged more objective), absolute or relative to the data directory; a Bradley-Terry "
+        "fit replaces the registry's subjectivity levels. Null: the registry's levels.",
+    )
     min_instances_per_threshold: int = Field(
         default=20,
         ge=1,

@@ -97,3 +97,17 @@ def read_comparisons(frame: pd.DataFrame, source: str) -> list[Comparison]:
         Comparison(str(row.task_a), str(row.task_b), str(row.winner))
         for row in frame.itertuples(index=False)
     ]
+
+
+def gaps_by_mode(metrics: pd.DataFrame, metric: str = "macro_f1") -> dict[str, dict[str, float]]:
+    """Real-minus-synthetic gap per synthetic source and task, averaged over models and seeds."""
+    means = metrics.groupby(["task", "source"])[metric].mean().unstack("source")
+    if "real" not in means.columns:
+        return {}
+    return {
+        str(source): {
+            str(task): float(gap) for task, gap in (means["real"] - means[source]).items()
+        }
+        for source in means.columns
+        if source != "real"
+    }

@@ -7,12 +7,24 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
 from llmsynth_core.agreement import agreement_analysis
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.data import read_table
 from llmsynth_core.results import results_table, to_markdown, wide_table
-from tasks.artifacts import ArtifactRef, read_artifact
+from llmsynth_core.subjectivity import (
+    bradley_terry,
+    gap_correlation,
+    gaps_by_mode,
+    read_comparisons,
+)
+from tasks.artifacts import ArtifactRef, provenance, read_artifact
+from tasks.report import write_report
 
 
 @task(name="analyze")
@@ -21,6 +33,7 @@ def analyze_task(
     metrics: list[ArtifactRef],
     run_dir: str,
     diversity: list[ArtifactRef] | None = None,
+    data_dir: str | None = None,
 ) -> str:
     """Write results.parquet, results.md, diversity.parquet and summary.json to the run dir."""
     frame = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
@@ -43,6 +56,7 @@ def analyze_task(
             to_markdown(table),
             *_diversity_section(diversity or [], out),
             *_agreement_section(config, metrics, out),
+            *_subjectivity_section(config, frame, out, data_dir),
         ]
     )
     (out / "results.md").write_text(markdown + "\n", encoding="utf-8")
@@ -51,6 +65,7 @@ def analyze_task(
             {
                 "config": config.model_dump(mode="json"),
                 "config_hash": config.semantic_hash(),
+                "provenance": provenance(),
                 "metrics": [ref.model_dump() for ref in metrics],
             },
             indent=2,
@@ -61,7 +76,17 @@ def analyze_task(
         table=json.loads(wide_f1.to_json(orient="records")),
         description=f"Macro-F1 by task and data source ({config.name})",
     )
-    create_markdown_artifact(key="llmsynth-report", markdown=markdown)
+    create_markdown_artifact(key="llmsynth-results-md", markdown=markdown)
+    report_md, report_html = write_report(out)
+    # The Markdown report without its figures (they live beside the file), and a link to the
+    # self-contained HTML, which a browser on the machine holding the run directory opens.
+    create_markdown_artifact(key="llmsynth-report", markdown=report_md.read_text())
+    create_link_artifact(
+        key="llmsynth-report-html",
+        link=report_html.resolve().as_uri(),
+        link_text="llmsynth report (HTML)",
+        description=f"Self-contained HTML report of {config.name}",
+    )
     return str(out / "results.md")
 
 
@@ -118,3 +143,46 @@ def _agreement_section(
         to_markdown(fits),
         to_markdown(sweeps),
     ]
+
+
+def _subjectivity_section(
+    config: ExperimentConfig, metrics: pd.DataFrame, out: Path, data_dir: str | None
+) -> list[str]:
+    """Task subjectivity (registry levels, or Bradley-Terry on judgments) against the gap."""
+    first = metrics.groupby("task")["subjectivity"].first()
+    levels = {str(task): float(level) for task, level in first.items()}
+    source = "registry levels (1 most objective .. 5 most subjective)"
+    strengths: dict[str, float] = {}
+    if config.analysis.comparisons_file:
+        path = Path(config.analysis.comparisons_file)
+        if not path.is_absolute() and data_dir:
+            path = Path(data_dir) / path
+        strengths = bradley_terry(read_comparisons(read_table(path), str(path)))
+        # Subjectivity is the negative objectivity strength: higher = more subjective.
+        levels = {task: -strength for task, strength in strengths.items() if task in levels}
+        source = f"Bradley-Terry fit of {path.name} (negated objectivity strength)"
+    gaps = gaps_by_mode(metrics)
+    correlations = {}
+    for mode, by_task in gaps.items():
+        if len(set(levels) & set(by_task)) >= 3:
+            result = gap_correlation(levels, by_task)
+            correlations[mode] = {"rho": result.rho, "p_value": result.p_value, "n": result.n}
+    (out / "subjectivity.json").write_text(
+        json.dumps(
+            {
+                "source": source,
+                "subjectivity": levels,
+                "bradley_terry": strengths,
+                "gaps": gaps,
+                "spearman": correlations,
+            },
+            indent=2,
+        )
+    )
+    lines = ["## Task subjectivity vs the real-minus-synthetic gap", f"Subjectivity: {source}."]
+    if correlations:
+        rows = pd.DataFrame([{"mode": mode, **values} for mode, values in correlations.items()])
+        lines.append(to_markdown(rows))
+    else:
+        lines.append("Spearman's rho needs at least 3 tasks; this run has fewer.")
+    return lines

@@ -9,6 +9,7 @@ from llmsynth_core.subjectivity import (
     Comparison,
     bradley_terry,
     gap_correlation,
+    gaps_by_mode,
     read_comparisons,
     subjectivity_levels,
 )
@@ -59,3 +60,16 @@ def test_gap_correlation_is_spearman() -> None:
     assert gap_correlation(subjectivity, {t: -g for t, g in gaps.items()}).rho == pytest.approx(
         -0.8
     )
+
+
+def test_gaps_by_mode_average_models_and_seeds() -> None:
+    metrics = pd.DataFrame(
+        [
+            {"task": "a", "source": "real", "macro_f1": 0.9},
+            {"task": "a", "source": "real", "macro_f1": 0.8},
+            {"task": "a", "source": "zero_shot", "macro_f1": 0.6},
+            {"task": "b", "source": "real", "macro_f1": 0.7},
+            {"task": "b", "source": "zero_shot", "macro_f1": 0.7},
+        ]
+    )
+    assert gaps_by_mode(metrics) == {"zero_shot": {"a": pytest.approx(0.25), "b": 0.0}}

@@ -79,3 +79,8 @@ def test_generate_stops_at_the_budget_cap(
 def test_export_names_the_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(LlmsynthError, match=r"synthetic\.parquet"):
         _cli(["export", str(tmp_path), "--out", str(tmp_path / "x")], monkeypatch)
+
+
+def test_report_names_the_missing_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(LlmsynthError, match=r"results\.parquet"):
+        _cli(["report", str(tmp_path)], monkeypatch)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from flows.pipeline import pipeline
+from llmsynth_core.report import SECTIONS
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.flows.configs import small_config
 
@@ -21,6 +23,14 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
     with FakeOpenAIServer(models=["fake-model"]) as server:
         # financial_phrasebank: three labels, and agreement levels for the instance-level fits.
         config = small_config(server.base_url, tasks=("ag_news", "financial_phrasebank"))
+        judgments = tmp_path / "pairs.csv"
+        judgments.write_text(
+            "task_a,task_b,winner\n"
+            + "ag_news,financial_phrasebank,ag_news\n" * 3
+            + "financial_phrasebank,ag_news,financial_phrasebank\n"
+        )
+        analysis = config.analysis.model_copy(update={"comparisons_file": str(judgments)})
+        config = config.model_copy(update={"analysis": analysis})
         run_dir = Path(pipeline(config, str(sample_dir), str(tmp_path)))
         first_calls = server.count(CHAT)
 
@@ -56,6 +66,18 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         sweeps = pd.read_parquet(run_dir / "agreement_sweeps.parquet")
         assert set(sweeps["threshold"]) <= {0.5, 0.66, 0.75, 1.0}
         assert "## Accuracy vs annotator agreement" in (run_dir / "results.md").read_text()
+        subjectivity = json.loads((run_dir / "subjectivity.json").read_text())
+        strengths = subjectivity["bradley_terry"]
+        assert strengths["ag_news"] > strengths["financial_phrasebank"]
+        # The report: every section in both renderings, figures beside the Markdown.
+        markdown = (run_dir / "report.md").read_text()
+        page = (run_dir / "report.html").read_text()
+        for title in SECTIONS:
+            assert f"## {title}" in markdown
+            assert title in page
+        figures = {p.stem for p in (run_dir / "report-files").glob("*.png")}
+        assert {"diversity-remote-clique", "agreement-financial_phrasebank"} <= figures
+        assert page.count("data:image/png;base64,") == len(figures)
         # 2 tasks x 2 modes x labels x per_label requests at least.
         assert first_calls >= (4 + 3) * 2 * 3
 

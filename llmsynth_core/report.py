@@ -1,0 +1,263 @@
+"""The study-style report of one run, as Markdown (figures beside it) and self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from llmsynth_core.results import to_markdown, wide_table
+
+SECTIONS = (
+    "Results on the real test split",
+    "Task subjectivity and the performance gap",
+    "Diversity and similarity to real data",
+    "Accuracy vs annotator agreement",
+    "Training curves",
+    "Generation volume, quality gates and cost",
+    "Provenance",
+)
+
+
+@dataclass
+class RunData:
+    """What a run directory holds; every part but `results` may be missing."""
+
+    name: str
+    results: pd.DataFrame
+    diversity: pd.DataFrame | None = None
+    agreement_sweeps: pd.DataFrame | None = None
+    agreement_fits: pd.DataFrame | None = None
+    curves: pd.DataFrame | None = None
+    subjectivity: dict[str, Any] | None = None
+    generation: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+
+
+@dataclass
+class Block:
+    """One piece of a section: a paragraph, a table or a figure."""
+
+    kind: str  # "text" | "table" | "figure"
+    text: str = ""
+    table: pd.DataFrame | None = None
+    figure: str = ""  # key into the figures mapping
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def _text(value: str) -> Block:
+    return Block("text", text=value)
+
+
+def _table(frame: pd.DataFrame) -> Block:
+    return Block("table", table=frame)
+
+
+def _figure(key: str) -> Block:
+    return Block("figure", figure=key)
+
+
+def build_sections(run: RunData, figures: dict[str, bytes]) -> list[Section]:
+    """The report's sections in SECTIONS order; a missing part says so instead of vanishing."""
+    return [
+        _results(run),
+        _subjectivity(run),
+        _diversity(run, figures),
+        _agreement(run, figures),
+        _curves(run, figures),
+        _generation(run),
+        _provenance(run),
+    ]
+
+
+def _summary_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean (and spread when several seeds ran) per task, model and source."""
+    keys = ["task", "subjectivity", "model", "source"]
+    grouped = results.groupby(keys, sort=False)[metric]
+    table = grouped.agg(["mean", "count"]).reset_index()
+    if (table["count"] > 1).any():
+        table["std"] = grouped.std().to_numpy()
+    return table.rename(columns={"mean": metric, "count": "runs"})
+
+
+def _results(run: RunData) -> Section:
+    section = Section(SECTIONS[0])
+    section.blocks.append(
+        _text(
+            "Macro-F1 and accuracy of classifiers fine-tuned on real (size-matched), zero-shot and "
+            "few-shot data, evaluated on the real test split; gap = real minus synthetic. Tasks "
+            "run from most objective to most subjective."
+        )
+    )
+    section.blocks.append(_text("Macro-F1:"))
+    section.blocks.append(_table(wide_table(run.results, "macro_f1")))
+    section.blocks.append(_text("Accuracy:"))
+    section.blocks.append(_table(wide_table(run.results, "accuracy")))
+    if "macro_f1_ci_low" in run.results.columns:
+        cols = [c for c in run.results.columns if c.startswith("macro_f1")]
+        section.blocks.append(_text("Macro-F1 over seeds (mean, 95% bootstrap CI):"))
+        section.blocks.append(_table(run.results[["task", "model", "source", *cols]]))
+    elif run.results.duplicated(["task", "model", "source"]).any():
+        section.blocks.append(_table(_summary_stats(run.results, "macro_f1")))
+    return section
+
+
+def _subjectivity(run: RunData) -> Section:
+    section = Section(SECTIONS[1])
+    info = run.subjectivity
+    if not info:
+        section.blocks.append(_text("Not computed for this run."))
+        return section
+    section.blocks.append(_text(f"Subjectivity: {info.get('source', 'registry levels')}."))
+    levels = pd.DataFrame(
+        [{"task": task, "subjectivity": level} for task, level in info["subjectivity"].items()]
+    )
+    section.blocks.append(_table(levels))
+    spearman = info.get("spearman") or {}
+    if spearman:
+        section.blocks.append(_text("Spearman's rho between subjectivity and the gap:"))
+        section.blocks.append(_table(pd.DataFrame([{"mode": m, **v} for m, v in spearman.items()])))
+    else:
+        section.blocks.append(_text("Spearman's rho needs at least 3 tasks; this run has fewer."))
+    return section
+
+
+def _diversity(run: RunData, figures: dict[str, bytes]) -> Section:
+    section = Section(SECTIONS[2])
+    if run.diversity is None or run.diversity.empty:
+        section.blocks.append(_text("Not computed for this run."))
+        return section
+    section.blocks.append(
+        _text(
+            "Remote-Clique: mean embedding distance to all other texts; Chamfer: mean distance "
+            "to the nearest other text (higher = more diverse). Similarity: for each real text, "
+            "the mean cosine similarity of its top-k synthetic neighbours, averaged."
+        )
+    )
+    section.blocks.append(_table(run.diversity))
+    section.blocks += [_figure(key) for key in figures if key.startswith("diversity")]
+    return section
+
+
+def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
+    section = Section(SECTIONS[3])
+    if run.agreement_fits is None or run.agreement_sweeps is None or run.agreement_sweeps.empty:
+        section.blocks.append(
+            _text(
+                "No task in this run has per-instance agreement (e.g. financial_phrasebank's "
+                "agreement levels), so there is no instance-level fit."
+            )
+        )
+        return section
+    section.blocks.append(
+        _text(
+            "Accuracy on test instances whose annotator agreement is at least the threshold, "
+            "with a linear fit (slope, R²) and Spearman's rho per data source."
+        )
+    )
+    section.blocks.append(_table(run.agreement_fits))
+    section.blocks += [_figure(key) for key in figures if key.startswith("agreement")]
+    section.blocks.append(_table(run.agreement_sweeps))
+    return section
+
+
+def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
+    section = Section(SECTIONS[4])
+    keys = [key for key in figures if key.startswith("curves")]
+    if not keys:
+        section.blocks.append(_text("No per-epoch curves were recorded for this run."))
+        return section
+    section.blocks += [_figure(key) for key in keys]
+    return section
+
+
+def _generation(run: RunData) -> Section:
+    section = Section(SECTIONS[5])
+    info = run.generation
+    if not info:
+        section.blocks.append(_text("No generation record (generation.json) in this run."))
+        return section
+    section.blocks.append(
+        _text(
+            f"{info.get('accepted', 0):,} accepted and {info.get('rejected', 0):,} rejected "
+            f"rows; total cost ${info.get('cost_usd', 0.0):.4f}."
+        )
+    )
+    for message in info.get("shortfalls", []):
+        section.blocks.append(_text(f"Quota shortfall: {message}"))
+    section.blocks.append(_table(pd.DataFrame(info.get("labels", []))))
+    return section
+
+
+def _provenance(run: RunData) -> Section:
+    section = Section(SECTIONS[6])
+    summary = run.summary or {}
+    config = summary.get("config", {})
+    llm = config.get("llm", {})
+    rows = [
+        {"item": "experiment", "value": run.name},
+        {"item": "config hash", "value": summary.get("config_hash", "unknown")},
+        {"item": "generator", "value": f"{llm.get('model', '?')} ({llm.get('prompt_style', '?')})"},
+        {"item": "classifiers", "value": ", ".join(config.get("training", {}).get("models", []))},
+    ]
+    for package, version in (summary.get("provenance", {}).get("packages") or {}).items():
+        rows.append({"item": package, "value": str(version)})
+    revision = summary.get("provenance", {}).get("git_revision")
+    if revision:
+        rows.append({"item": "git revision", "value": revision})
+    section.blocks.append(_table(pd.DataFrame(rows)))
+    return section
+
+
+def render_markdown(title: str, sections: list[Section], figure_files: dict[str, str]) -> str:
+    parts = [f"# {title}"]
+    for section in sections:
+        parts.append(f"## {section.title}")
+        for block in section.blocks:
+            if block.kind == "text":
+                parts.append(block.text)
+            elif block.kind == "table" and block.table is not None:
+                parts.append(to_markdown(block.table))
+            elif block.kind == "figure":
+                parts.append(f"![{block.figure}]({figure_files[block.figure]})")
+    return "\n\n".join(parts) + "\n"
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+h1 { border-bottom: 2px solid #762a83; } h2 { margin-top: 2em; color: #762a83; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f2eef5; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; display: block; margin: 0.8em 0; }
+"""
+
+
+def render_html(title: str, sections: list[Section], figures: dict[str, bytes]) -> str:
+    """One self-contained file: styles inline, figures as data URIs."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if block.kind == "text":
+                parts.append(f"<p>{html.escape(block.text)}</p>")
+            elif block.kind == "table" and block.table is not None:
+                parts.append(block.table.to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+            elif block.kind == "figure":
+                data = base64.b64encode(figures[block.figure]).decode("ascii")
+                alt = html.escape(block.figure)
+                parts.append(f"<img alt='{alt}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,42 @@
+"""The report renders every section from a small hand-made run, with and without optional parts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from llmsynth_core.report import SECTIONS, RunData, build_sections, render_html, render_markdown
+
+RESULTS = pd.DataFrame(
+    [
+        {"task": "t", "subjectivity": 1, "model": "m", "source": s, "macro_f1": f, "accuracy": f}
+        for s, f in (("real", 0.9), ("zero_shot", 0.7), ("few_shot", 0.8))
+    ]
+)
+
+
+def test_minimal_run_renders_every_section_saying_what_is_missing() -> None:
+    run = RunData(name="tiny", results=RESULTS)
+    sections = build_sections(run, {})
+    assert [s.title for s in sections] == list(SECTIONS)
+    markdown = render_markdown("r", sections, {})
+    for title in SECTIONS:
+        assert f"## {title}" in markdown
+    assert "Not computed for this run." in markdown
+    assert "No per-epoch curves" in markdown
+    assert "0.200" in markdown  # the real minus zero-shot gap
+
+
+def test_figures_are_inlined_in_html_and_linked_in_markdown() -> None:
+    run = RunData(
+        name="tiny",
+        results=RESULTS,
+        generation={"accepted": 3, "rejected": 1, "cost_usd": 0.5, "labels": [], "shortfalls": []},
+    )
+    png = b"\x89PNG fake"
+    sections = build_sections(run, {"curves-t": png})
+    page = render_html("<report>", sections, {"curves-t": png})
+    assert "&lt;report&gt;" in page  # titles are escaped
+    assert page.count("data:image/png;base64,") == 1
+    markdown = render_markdown("r", sections, {"curves-t": "report-files/curves-t.png"})
+    assert "![curves-t](report-files/curves-t.png)" in markdown
+    assert "3 accepted and 1 rejected rows; total cost $0.5000" in markdown
