@@ -9,10 +9,26 @@ from prefect import flow, get_run_logger
 from flows.experiment import new_run_dir, resolve_specs, store_root, validate_data
 from flows.generate import generate_all
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.taskspec import TaskSpec
 from tasks.analyze import analyze_task
+from tasks.annotate import annotate_task
+from tasks.artifacts import ArtifactRef
 from tasks.collect import collect_generations_task
 from tasks.diversity import diversity_task
+from tasks.llm_server import llm_endpoint
 from tasks.train import train_evaluate_task
+
+
+def annotate_all(
+    specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
+) -> list[ArtifactRef]:
+    """The LLM annotator panel, for tasks whose test split has no human agreement."""
+    todo = [spec for spec in specs if not spec.data.agreement_column]
+    if not config.analysis.annotator_panel or not todo:
+        return []
+    llm = config.llm
+    with llm_endpoint(llm.endpoint, llm.embedded_model, config.runtime.embedded_port) as url:
+        return [annotate_task(spec, config, data_dir, store_root(output_dir), url) for spec in todo]
 
 
 @flow(name="pipeline", log_prints=True)
@@ -24,6 +40,7 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
     generations = generate_all(specs, config, data_dir, output_dir)
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
+    annotations = annotate_all(specs, config, data_dir, output_dir)
     metrics = [
         train_evaluate_task(
             spec,
@@ -48,6 +65,6 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
         )
         for spec in specs
     ]
-    analyze_task(config, metrics, str(run_dir), diversity, data_dir)
+    analyze_task(config, metrics, str(run_dir), diversity, data_dir, annotations)
     get_run_logger().info("results in %s", run_dir)
     return str(run_dir)

@@ -175,6 +175,15 @@ class AnalysisConfig(_Stage):
         "judged more objective), absolute or relative to the data directory; a Bradley-Terry "
         "fit replaces the registry's subjectivity levels. Null: the registry's levels.",
     )
+    annotator_panel: int = Field(
+        default=0,
+        ge=0,
+        description="k: LLM annotator calls per test instance (with the generation endpoint "
+        "and model) to *estimate* agreement for tasks without human annotations; 0 = off.",
+    )
+    annotator_max_instances: int = Field(
+        default=200, ge=1, description="Test instances the annotator panel labels per task."
+    )
     min_instances_per_threshold: int = Field(
         default=20,
         ge=1,

@@ -82,11 +82,23 @@ DIVERSITY = pa.schema(
     ]
 )
 
+ANNOTATIONS = pa.schema(
+    [
+        ("task", pa.string()),
+        ("row", pa.int64()),
+        ("annotations", pa.list_(pa.string())),  # parsed labels; null where unparsable
+        ("raw", pa.list_(pa.string())),
+        ("agreement_estimate", pa.float64()),
+        ("model", pa.string()),
+    ]
+)
+
 SCHEMAS = {
     "generations": GENERATIONS,
     "predictions": PREDICTIONS,
     "metrics": METRICS,
     "diversity": DIVERSITY,
+    "annotations": ANNOTATIONS,
 }
 
 

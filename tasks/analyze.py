@@ -34,6 +34,7 @@ def analyze_task(
     run_dir: str,
     diversity: list[ArtifactRef] | None = None,
     data_dir: str | None = None,
+    annotations: list[ArtifactRef] | None = None,
 ) -> str:
     """Write results.parquet, results.md, diversity.parquet and summary.json to the run dir."""
     frame = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
@@ -55,7 +56,7 @@ def analyze_task(
             "## All runs",
             to_markdown(table),
             *_diversity_section(diversity or [], out),
-            *_agreement_section(config, metrics, out),
+            *_agreement_section(config, metrics, out, annotations or []),
             *_subjectivity_section(config, frame, out, data_dir),
         ]
     )
@@ -118,15 +119,29 @@ def predictions_for(metrics_ref: ArtifactRef) -> Path:
 
 
 def _agreement_section(
-    config: ExperimentConfig, metrics: list[ArtifactRef], out: Path
+    config: ExperimentConfig, metrics: list[ArtifactRef], out: Path, annotations: list[ArtifactRef]
 ) -> list[str]:
-    """Accuracy over agreement thresholds, for tasks whose test split has agreement levels."""
+    """Accuracy over agreement thresholds: human agreement where the test split has it, else
+    the LLM panel's estimate (labelled as such)."""
     frames = [pd.read_parquet(predictions_for(ref)) for ref in metrics]
     if not frames:
         return []
-    sweeps, fits = agreement_analysis(
-        pd.concat(frames, ignore_index=True), config.analysis.min_instances_per_threshold
-    )
+    predictions = pd.concat(frames, ignore_index=True)
+    minimum = config.analysis.min_instances_per_threshold
+    human_sweeps, human_fits = agreement_analysis(predictions, minimum)
+    sweep_parts = [human_sweeps.assign(agreement_source="human")]
+    fit_parts = [human_fits.assign(agreement_source="human")]
+    if annotations:
+        estimates = pd.concat([read_artifact(ref) for ref in annotations], ignore_index=True)
+        unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
+        merged = unrated.merge(
+            estimates[["task", "row", "agreement_estimate"]], on=["task", "row"], how="inner"
+        ).rename(columns={"agreement_estimate": "agreement"})
+        estimate_sweeps, estimate_fits = agreement_analysis(merged, minimum)
+        sweep_parts.append(estimate_sweeps.assign(agreement_source="llm-estimate"))
+        fit_parts.append(estimate_fits.assign(agreement_source="llm-estimate"))
+    sweeps = _stack(sweep_parts)
+    fits = _stack(fit_parts)
     if sweeps.empty:
         return []
     sweeps.to_parquet(out / "agreement_sweeps.parquet", index=False)
@@ -139,7 +154,8 @@ def _agreement_section(
     return [
         "## Accuracy vs annotator agreement (instance-level subjectivity)",
         "Accuracy on test instances with agreement a_i >= threshold; thresholds with fewer than "
-        f"{config.analysis.min_instances_per_threshold} instances are not fitted.",
+        f"{config.analysis.min_instances_per_threshold} instances are not fitted. Rows marked "
+        "llm-estimate use agreement estimated by an LLM annotator panel, not human agreement.",
         to_markdown(fits),
         to_markdown(sweeps),
     ]
@@ -186,3 +202,8 @@ def _subjectivity_section(
     else:
         lines.append("Spearman's rho needs at least 3 tasks; this run has fewer.")
     return lines
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    non_empty = [frame for frame in frames if not frame.empty]
+    return pd.concat(non_empty, ignore_index=True) if non_empty else frames[0]

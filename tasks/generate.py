@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -20,11 +19,8 @@ from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore
 from tasks.budget import BudgetLedger, ledger_for
-from tasks.llm_client import LLMClient
 from tasks.progress import ProgressArtifact, reporter
-from tasks.ratelimit import limiter_for
-from tasks.request_cache import RequestCache
-from tasks.requester import Requester
+from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
 from tasks.splits import read_split
 
@@ -117,37 +113,22 @@ async def _generate(
     ledger: BudgetLedger,
     progress: ProgressArtifact,
 ) -> list[dict[str, object]]:
-    cache = RequestCache(store.root / "request-cache.sqlite")
-    client = LLMClient(
-        base_url=base_url,
-        api_key=None if config.llm.is_embedded else os.environ.get(config.llm.api_key_env),
-        api_key_env=config.llm.api_key_env,
-        timeout_s=config.runtime.request_timeout_s,
-    )
-    runtime = config.runtime
-    limiter = limiter_for(
-        base_url, config.llm.model, runtime.requests_per_minute, runtime.tokens_per_minute
-    )
-    requester = Requester(client, cache, ledger, limiter, config.llm)
+    async with open_requester(config, store.root, base_url, ledger) as requester:
 
-    def on_progress(accepted: int, target: int) -> None:
-        stats = requester.stats
-        reporter.update(
-            progress.name,
-            accepted,
-            f"{stats.sent} sent ({stats.requests_per_s:.1f}/s), {stats.cached} cached, "
-            f"{stats.tokens:,} tok, ${stats.cost_usd:.4f}",
-        )
-        progress.update(accepted, target)
+        def on_progress(accepted: int, target: int) -> None:
+            stats = requester.stats
+            reporter.update(
+                progress.name,
+                accepted,
+                f"{stats.sent} sent ({stats.requests_per_s:.1f}/s), {stats.cached} cached, "
+                f"{stats.tokens:,} tok, ${stats.cost_usd:.4f}",
+            )
+            progress.update(accepted, target)
 
-    try:
         return await generate_label(
             ctx,
             requester,
-            concurrency=runtime.concurrency,
+            concurrency=config.runtime.concurrency,
             endpoint_kind="embedded" if config.llm.is_embedded else "openai-compatible",
             on_progress=on_progress,
         )
-    finally:
-        await client.aclose()
-        cache.close()

@@ -7,15 +7,19 @@ before anything else can fail.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from llmsynth_core.config import LLMConfig
+from llmsynth_core.config import ExperimentConfig, LLMConfig
 from llmsynth_core.costs import request_cost, request_tokens
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from tasks.budget import BudgetLedger
 from tasks.llm_client import LLMClient
-from tasks.ratelimit import RateLimiter
+from tasks.ratelimit import RateLimiter, limiter_for
 from tasks.request_cache import RequestCache
 
 
@@ -79,3 +83,26 @@ class Requester:
 
     def _cost(self, response: LLMResponse) -> float:
         return request_cost(response.prompt_tokens, response.completion_tokens, self._llm)
+
+
+@asynccontextmanager
+async def open_requester(
+    config: ExperimentConfig, store_root: Path, base_url: str, ledger: BudgetLedger
+) -> AsyncIterator[Requester]:
+    """A Requester on the run's request cache and the endpoint's shared limiter; closes both."""
+    cache = RequestCache(store_root / "request-cache.sqlite")
+    llm, runtime = config.llm, config.runtime
+    client = LLMClient(
+        base_url=base_url,
+        api_key=None if llm.is_embedded else os.environ.get(llm.api_key_env),
+        api_key_env=llm.api_key_env,
+        timeout_s=runtime.request_timeout_s,
+    )
+    limiter = limiter_for(
+        base_url, llm.model, runtime.requests_per_minute, runtime.tokens_per_minute
+    )
+    try:
+        yield Requester(client, cache, ledger, limiter, llm)
+    finally:
+        await client.aclose()
+        cache.close()

@@ -1,0 +1,70 @@
+"""An LLM annotator panel: k labelling calls per test instance give an *estimated* agreement
+a_i where no human annotations exist. Reports must call it an estimate, never human agreement."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from llmsynth_core.config import LLMConfig
+from llmsynth_core.llm_types import ChatMessage, LLMRequest
+from llmsynth_core.sampling import request_rng
+from llmsynth_core.taskspec import TaskSpec
+
+ANNOTATION_PROMPT_VERSION = "annotate@1"
+_MAX_TEXT_CHARS = 1500
+
+
+def _instruction(spec: TaskSpec, text: str) -> str:
+    options = "\n".join(f"- {label.name}: {label.description}" for label in spec.labels)
+    return (
+        f"Task: {spec.description}\nLabels:\n{options}\n\n"
+        f"Text: {text[:_MAX_TEXT_CHARS]}\n\n"
+        "Answer with exactly one label name from the list and nothing else."
+    )
+
+
+def annotation_request(
+    spec: TaskSpec, llm: LLMConfig, text: str, instance: int, annotator: int
+) -> LLMRequest:
+    """Annotator `annotator` of the panel labelling test instance `instance` (own seed each)."""
+    rng = request_rng(
+        llm.seed, spec.id, ANNOTATION_PROMPT_VERSION, "annotate", str(instance), annotator
+    )
+    instruction = _instruction(spec, text)
+    common = {
+        "model": llm.model,
+        "temperature": llm.temperature,
+        "top_p": llm.top_p,
+        "max_tokens": 12,
+        "seed": rng.randrange(2**31),
+        "prompt_version": ANNOTATION_PROMPT_VERSION,
+    }
+    if llm.prompt_style == "chat":
+        return LLMRequest(
+            style="chat", messages=(ChatMessage(role="user", content=instruction),), **common
+        )
+    return LLMRequest(style="completion", prompt=f"{instruction}\nLabel:", stop=("\n",), **common)
+
+
+def parse_label(reply: str, labels: Sequence[str]) -> str | None:
+    """The label named in a reply: an exact match first, else the earliest label mentioned."""
+    cleaned = reply.strip().strip(".\"'`*").lower()
+    by_name = {label.lower(): label for label in labels}
+    if cleaned in by_name:
+        return by_name[cleaned]
+    found = []
+    for label in labels:
+        match = re.search(rf"(?<![\w]){re.escape(label.lower())}(?![\w])", cleaned)
+        if match:
+            found.append((match.start(), -len(label), label))
+    return min(found)[2] if found else None
+
+
+def estimated_agreement(annotations: Sequence[str | None]) -> float | None:
+    """Share of the parsed annotations that chose the majority label (None if none parsed)."""
+    parsed = [label for label in annotations if label is not None]
+    if not parsed:
+        return None
+    return Counter(parsed).most_common(1)[0][1] / len(parsed)
