@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -38,6 +38,8 @@ tasks_app = typer.Typer(help="The task registry.", no_args_is_help=True)
 llm_app = typer.Typer(help="The embedded LLMs (llama.cpp server).", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(llm_app, name="llm")
+pools_app = typer.Typer(help="Prefect work pools for deployments.", no_args_is_help=True)
+app.add_typer(pools_app, name="pools")
 console = Console()
 
 TaskDirs = Annotated[
@@ -133,9 +135,11 @@ def _examples(spec: TaskSpec, label: str, data_dir: Path | None) -> list[Example
 Preset = Annotated[str | None, typer.Option(help="Named preset: quick or paper.")]
 ConfigFile = Annotated[Path | None, typer.Option(help="Experiment YAML file.")]
 OutputDir = Annotated[
-    Path,
+    str,
     typer.Option(
-        envvar="LLMSYNTH_OUTPUT_DIR", help="Where artifacts and runs go (content-addressed)."
+        envvar="LLMSYNTH_OUTPUT_DIR",
+        help="Where artifacts and runs go (content-addressed): a directory or an fsspec URI "
+        "such as s3://bucket/llmsynth.",
     ),
 ]
 MaxCost = Annotated[
@@ -160,18 +164,18 @@ def run(
     preset: Preset = None,
     config: ConfigFile = None,
     data_dir: DataDir = None,
-    output_dir: OutputDir = Path("llmsynth-output"),
+    output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.pipeline import pipeline
+    from tasks.artifacts import join_uri, read_text
     from tasks.progress import reporter
 
     with reporter.live(console):
-        run_dir = pipeline(experiment, str(data), str(output_dir))
-    results = Path(run_dir) / "results.md"
-    console.print(Markdown(results.read_text()))
+        run_dir = pipeline(experiment, str(data), output_dir)
+    console.print(Markdown(read_text(join_uri(run_dir, "results.md"))))
     console.print(f"[bold green]done[/]: results in {run_dir}")
 
 
@@ -180,7 +184,7 @@ def generate(
     preset: Preset = None,
     config: ConfigFile = None,
     data_dir: DataDir = None,
-    output_dir: OutputDir = Path("llmsynth-output"),
+    output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
     export_to: Annotated[
         Path | None,
@@ -190,15 +194,16 @@ def generate(
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.generate import generate as generate_flow
+    from tasks.artifacts import join_uri, read_text
     from tasks.progress import reporter
 
     with reporter.live(console):
-        run_dir = Path(generate_flow(experiment, str(data), str(output_dir)))
-    console.print(_volume_table(run_dir))
+        run_dir = generate_flow(experiment, str(data), output_dir)
+    console.print(_volume_table(json.loads(read_text(join_uri(run_dir, "generation.json")))))
     if export_to is not None:
         from tasks.export import export_dataset
 
-        export_dataset(run_dir, export_to)
+        export_dataset(Path(run_dir), export_to)
         console.print(f"Hugging Face dataset saved to {export_to}")
     console.print(
         f"[bold green]done[/]: synthetic.parquet and rejects.parquet in {run_dir}", highlight=False
@@ -253,8 +258,7 @@ def _prepare(
     return experiment, data
 
 
-def _volume_table(run_dir: Path) -> Table:
-    volume = json.loads((run_dir / "generation.json").read_text())
+def _volume_table(volume: dict[str, Any]) -> Table:
     table = Table(title="generation volume")
     for header in ("task", "mode", "label", "accepted", "requests", "drops", "USD"):
         table.add_column(
@@ -353,13 +357,17 @@ def llm_serve(
     model: Annotated[
         str, typer.Argument(help="smollm2-135m-instruct (chat) or gemma3-270m (base).")
     ] = "smollm2-135m-instruct",
-    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind; 0.0.0.0 only inside a private container network."),
+    ] = "127.0.0.1",
 ) -> None:
     """Serve an embedded model on an OpenAI-compatible endpoint until Ctrl-C."""
     from tasks import llm_server as server
 
     port = port or server.DEFAULT_PORTS.get(model, 8765)
-    process = server.start_server(model, port, server.default_cache_dir())
+    process = server.start_server(model, port, server.default_cache_dir(), host=host)
     try:
         server.wait_ready(process, port, model)
         console.print(f"serving [bold]{model}[/] at {server.base_url(port)} (Ctrl-C stops)")
@@ -368,6 +376,27 @@ def llm_serve(
         pass
     finally:
         server.stop_server(process)
+
+
+@pools_app.command("create")
+def pools_create() -> None:
+    """Create cpu-pool and gpu-pool (queue `training`) on the server at PREFECT_API_URL."""
+    from flows.deploy import POOLS, create_pools
+
+    created = create_pools()
+    for pool in POOLS:
+        state = "created" if pool.name in created else "exists"
+        queues = "".join(f", queue {queue}" for queue in pool.queues)
+        console.print(f"{pool.name} ({state}{queues}): {pool.description}", highlight=False)
+
+
+@app.command("deploy")
+def deploy_command() -> None:
+    """Register the deployments in deployments/prefect.yaml (prefect deploy --all)."""
+    from flows.deploy import PREFECT_FILE, deploy
+
+    deploy(PREFECT_FILE)
+    console.print(f"[bold green]deployed[/] {PREFECT_FILE}", highlight=False)
 
 
 def main() -> None:

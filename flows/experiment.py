@@ -8,6 +8,7 @@ from pathlib import Path
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.taskspec import TaskSpec
+from tasks.artifacts import artifact_root, is_uri, join_uri, local_state_dir, upload_dir
 from tasks.splits import read_split
 
 
@@ -24,10 +25,23 @@ def validate_data(specs: list[TaskSpec], data_dir: Path) -> None:
 
 
 def new_run_dir(config: ExperimentConfig, output_dir: str) -> Path:
-    """A fresh directory per flow run: its time, then the experiment's config hash."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(output_dir).resolve() / "runs" / f"{stamp}-{config.semantic_hash()[:8]}"
+    """A fresh local directory per flow run: its time, then the experiment's config hash.
+
+    For an object-store output the run is assembled in a local staging directory and copied
+    there by `publish_run` when it is complete.
+    """
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.semantic_hash()[:8]}"
+    if is_uri(output_dir):
+        return local_state_dir(output_dir) / "runs" / name
+    return Path(output_dir.removeprefix("file://")).resolve() / "runs" / name
+
+
+def publish_run(run_dir: Path, output_dir: str) -> str:
+    """Where the finished run lives: its local directory, or its copy under the output URI."""
+    if not is_uri(output_dir):
+        return str(run_dir)
+    return upload_dir(run_dir, join_uri(output_dir, "runs", run_dir.name))
 
 
 def store_root(output_dir: str) -> str:
-    return str(Path(output_dir).resolve() / "artifacts")
+    return artifact_root(output_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.futures import wait
 
-from flows.experiment import new_run_dir, resolve_specs, store_root, validate_data
+from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
@@ -62,5 +62,6 @@ def generate(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
     run_dir = new_run_dir(config, output_dir)
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
-    get_run_logger().info("synthetic data in %s", run_dir)
-    return str(run_dir)
+    location = publish_run(run_dir, output_dir)
+    get_run_logger().info("synthetic data in %s", location)
+    return location

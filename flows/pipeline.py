@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.futures import wait
 
-from flows.experiment import new_run_dir, resolve_specs, store_root, validate_data
-from flows.generate import generate_all
+from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
+from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
 from tasks.analyze import analyze_task
@@ -16,6 +17,7 @@ from tasks.artifacts import ArtifactRef
 from tasks.collect import collect_generations_task
 from tasks.diversity import diversity_task
 from tasks.llm_server import llm_endpoint
+from tasks.remote_train import train_remote_task
 from tasks.train import train_evaluate_task
 
 
@@ -31,9 +33,57 @@ def annotate_all(
         return [annotate_task(spec, config, data_dir, store_root(output_dir), url) for spec in todo]
 
 
+def train_all(
+    specs: list[TaskSpec],
+    config: ExperimentConfig,
+    generations: Generations,
+    data_dir: str,
+    output_dir: str,
+) -> list[ArtifactRef]:
+    """One model per (task, encoder, source): in this process, or on the training work pool."""
+    jobs = [
+        (spec, model_name, source, generations.get((spec.id, source), []))
+        for spec in specs
+        for model_name in config.training.models
+        for source in config.sources
+    ]
+    root = store_root(output_dir)
+    deployment = config.runtime.training_deployment
+    if deployment is None:
+        return [
+            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root)
+            for spec, model_name, source, refs in jobs
+        ]
+    # All at once: the training pool's workers and concurrency limits decide how many run.
+    futures = [
+        train_remote_task.submit(
+            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root
+        )
+        for spec, model_name, source, refs in jobs
+    ]
+    wait(futures)
+    return [future.result() for future in futures]
+
+
 @flow(name="pipeline", log_prints=True)
-def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynth-output") -> str:
-    """Run one experiment end to end; returns the run directory holding results.md."""
+def pipeline(
+    config: ExperimentConfig,
+    data_dir: str,
+    output_dir: str = "llmsynth-output",
+    model: str | None = None,
+) -> str:
+    """Run one experiment end to end; returns the run directory holding results.md.
+
+    Args:
+        config: The experiment (tasks, generator, generation, training, evaluation, analysis).
+        data_dir: Directory holding <task>/{train,test}.parquet on the machine that runs this.
+        output_dir: Local directory or object-store URI (s3://, gs://, az://) for artifacts
+            and runs; content-addressed, so reruns reuse finished work.
+        model: Generator model id that replaces config.llm.model, e.g. from the
+            llmsynth.model.changed event; empty keeps the config's.
+    """
+    if model:
+        config = config.model_copy(update={"llm": config.llm.model_copy(update={"model": model})})
     specs = resolve_specs(config)
     validate_data(specs, Path(data_dir))
     run_dir = new_run_dir(config, output_dir)
@@ -41,20 +91,7 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
     annotations = annotate_all(specs, config, data_dir, output_dir)
-    metrics = [
-        train_evaluate_task(
-            spec,
-            config,
-            model_name,
-            source,
-            generations.get((spec.id, source), []),
-            data_dir,
-            store_root(output_dir),
-        )
-        for spec in specs
-        for model_name in config.training.models
-        for source in config.sources
-    ]
+    metrics = train_all(specs, config, generations, data_dir, output_dir)
     diversity = [
         diversity_task(
             spec,
@@ -66,5 +103,6 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
         for spec in specs
     ]
     analyze_task(config, metrics, str(run_dir), diversity, data_dir, annotations)
-    get_run_logger().info("results in %s", run_dir)
-    return str(run_dir)
+    location = publish_run(run_dir, output_dir)
+    get_run_logger().info("results in %s", location)
+    return location

@@ -226,6 +226,13 @@ class RuntimeConfig(_Stage):
         "could take its cost (cached replies included) past this; rerun with a higher cap "
         "to resume (null: no cap).",
     )
+    training_deployment: str | None = Field(
+        default=None,
+        pattern=r"^[^/]+/[^/]+$",
+        description="Train on a training work pool through this Prefect deployment "
+        "('<flow>/<deployment>', e.g. 'train/train'); its workers must reach the same artifact "
+        "store. Null trains in the pipeline's own process.",
+    )
 
 
 class ExperimentConfig(_Stage):

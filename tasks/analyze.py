@@ -23,7 +23,7 @@ from llmsynth_core.subjectivity import (
     gaps_by_mode,
     read_comparisons,
 )
-from tasks.artifacts import ArtifactRef, provenance, read_artifact
+from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
 
 
@@ -68,6 +68,8 @@ def analyze_task(
                 "config_hash": config.semantic_hash(),
                 "provenance": provenance(),
                 "metrics": [ref.model_dump() for ref in metrics],
+                "diversity": [ref.model_dump() for ref in diversity or []],
+                "annotations": [ref.model_dump() for ref in annotations or []],
             },
             indent=2,
         )
@@ -112,10 +114,9 @@ def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:
     ]
 
 
-def predictions_for(metrics_ref: ArtifactRef) -> Path:
+def predictions_for(metrics_ref: ArtifactRef) -> str:
     """Predictions are stored under the same key as the metrics row they produced."""
-    data = Path(metrics_ref.uri)
-    return data.parents[2] / "predictions" / data.parent.name / data.name
+    return sibling(metrics_ref.uri, "predictions")
 
 
 def _agreement_section(
@@ -123,7 +124,7 @@ def _agreement_section(
 ) -> list[str]:
     """Accuracy over agreement thresholds: human agreement where the test split has it, else
     the LLM panel's estimate (labelled as such)."""
-    frames = [pd.read_parquet(predictions_for(ref)) for ref in metrics]
+    frames = [read_parquet(predictions_for(ref), "predictions") for ref in metrics]
     if not frames:
         return []
     predictions = pd.concat(frames, ignore_index=True)

@@ -19,7 +19,7 @@ from llmsynth_core.annotation import (
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.taskspec import TaskSpec
-from tasks.artifacts import ArtifactRef, ArtifactStore
+from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
 from tasks.budget import BudgetLedger, ledger_for
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
@@ -51,12 +51,14 @@ def annotate_task(
             "prompt": ANNOTATION_PROMPT_VERSION,
         }
     )
-    store = ArtifactStore(Path(store_root))
+    store = ArtifactStore(store_root)
     found = store.existing("annotations", key)
     if found is not None:
         return found
     ledger = ledger_for(store_root, config.runtime.max_cost_usd)
-    replies = asyncio.run(_annotate(spec, config, texts, Path(store_root), base_url, ledger))
+    replies = asyncio.run(
+        _annotate(spec, config, texts, local_state_dir(store_root), base_url, ledger)
+    )
     labels = spec.label_names
     rows: list[dict[str, Any]] = []
     unparsable = 0

@@ -12,12 +12,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict
 
 from llmsynth_core.schemas import SCHEMAS, check_table, to_table
 
+DATA = "data.parquet"
+MANIFEST = "manifest.json"
 _PACKAGES = ("llmsynth", "prefect", "openai", "torch", "transformers", "pandas", "pyarrow")
 
 
@@ -33,20 +39,28 @@ class ArtifactRef(BaseModel):
 
 
 class ArtifactStore:
-    """Artifacts at <root>/<kind>/<key>/data.parquet, written once and never overwritten."""
+    """Artifacts at <root>/<kind>/<key>/data.parquet, written once and never overwritten.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    The root is a local directory or an fsspec URI (s3://, gs://, az://, memory://); the
+    object-store protocols need their fsspec package (s3fs, gcsfs, adlfs) installed.
+    """
 
-    def location(self, kind: str, key: str) -> Path:
-        return self.root / kind / key
+    def __init__(self, root: str | Path) -> None:
+        self.root = str(root).rstrip("/") or "/"
+        self.fs, _ = url_to_fs(self.root)
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def location(self, kind: str, key: str) -> str:
+        return join_uri(self.root, kind, key)
 
     def manifest(self, kind: str, key: str) -> dict[str, Any] | None:
         """The manifest of an artifact already written under this key, if any."""
-        path = self.location(kind, key) / "manifest.json"
-        if not path.exists():
+        path = join_uri(self.location(kind, key), MANIFEST)
+        try:
+            with fsspec.open(path, "rb") as handle:
+                manifest: dict[str, Any] = json.loads(handle.read())
+        except FileNotFoundError:
             return None
-        manifest: dict[str, Any] = json.loads(path.read_text())
         return manifest
 
     def existing(self, kind: str, key: str) -> ArtifactRef | None:
@@ -57,30 +71,117 @@ class ArtifactStore:
     def write(
         self, kind: str, key: str, frame: pd.DataFrame, schema_name: str, manifest: dict[str, Any]
     ) -> ArtifactRef:
-        """Write atomically (temp file, then rename) so a crash never leaves half a file."""
+        """Write the data, then the manifest: a manifest always means complete data.
+
+        Locally each file is written to a temp file and renamed; object stores make a single
+        PUT visible whole, so writing the manifest last is enough there.
+        """
         found = self.existing(kind, key)
         if found is not None:
             return found
         table = to_table(frame, SCHEMAS[schema_name], schema_name)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer, compression="zstd")
+        data = buffer.getvalue().to_pybytes()
         directory = self.location(kind, key)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "data.parquet"
-        _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        uri = join_uri(directory, DATA)
         ref = ArtifactRef(
-            uri=str(path), schema_name=schema_name, rows=table.num_rows, sha256=_sha256(path)
+            uri=uri,
+            schema_name=schema_name,
+            rows=table.num_rows,
+            sha256=hashlib.sha256(data).hexdigest(),
         )
         full = {**manifest, "artifact": ref.model_dump(), "provenance": provenance()}
-        _atomic(
-            directory / "manifest.json",
-            lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2, default=str)),
-        )
+        self._put(uri, data)
+        self._put(join_uri(directory, MANIFEST), json.dumps(full, indent=2, default=str).encode())
         return ref
+
+    def _put(self, uri: str, data: bytes) -> None:
+        if self.is_local:
+            path = Path(uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+        else:
+            self.fs.pipe_file(uri, data)
+
+
+def join_uri(root: str, *parts: str) -> str:
+    """Join path parts onto a local path or a URI (URIs always use '/')."""
+    if "://" in root:
+        return "/".join([root.rstrip("/"), *parts])
+    return str(Path(root, *parts))
+
+
+def is_uri(location: str) -> bool:
+    """True for an object-store or other fsspec URI, False for a local path or file:// URI."""
+    return "://" in location and not location.startswith("file://")
+
+
+def artifact_root(output_dir: str) -> str:
+    """Where the content-addressed artifacts live under an output directory or URI."""
+    if is_uri(output_dir):
+        return join_uri(output_dir, "artifacts")
+    return str(Path(output_dir.removeprefix("file://")).resolve() / "artifacts")
+
+
+def sibling(uri: str, kind: str) -> str:
+    """The same key's file of another kind: .../metrics/<key>/data.parquet -> .../<kind>/..."""
+    head, _, name = uri.rpartition("/")
+    base, _, key = head.rpartition("/")
+    root, _, _ = base.rpartition("/")
+    return f"{root}/{kind}/{key}/{name}"
+
+
+def local_state_dir(store_root: str) -> Path:
+    """A local directory for state that needs a real file system (the SQLite request cache).
+
+    The store root itself when it is local; otherwise a per-store directory under
+    LLMSYNTH_CACHE_DIR, since SQLite cannot live on an object store.
+    """
+    if not is_uri(store_root):
+        return Path(store_root.removeprefix("file://"))
+    cache = Path(os.environ.get("LLMSYNTH_CACHE_DIR", Path.home() / ".cache" / "llmsynth"))
+    digest = hashlib.sha256(store_root.encode()).hexdigest()[:16]
+    path = cache / "stores" / digest
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def upload_dir(local: Path, uri: str) -> str:
+    """Copy a finished local directory to a URI, file by file, and return the URI."""
+    fs, _ = url_to_fs(uri)
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        fs.put_file(str(path), join_uri(uri, *path.relative_to(local).parts))
+    return uri
+
+
+def download_dir(uri: str, local: Path) -> Path:
+    """Copy every file under a URI into a local directory and return it."""
+    fs, base = url_to_fs(uri)
+    for path in fs.find(base):
+        relative = path[len(base) :].lstrip("/")
+        target = local / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(path, str(target))
+    return local
+
+
+def read_text(location: str) -> str:
+    """A text file from a local path or any fsspec URI."""
+    with fsspec.open(location, "rt", encoding="utf-8") as handle:
+        text: str = handle.read()
+    return text
 
 
 def read_artifact(ref: ArtifactRef) -> pd.DataFrame:
-    """Read and check the declared schema."""
-    table = pq.read_table(ref.uri)
-    check_table(table, SCHEMAS[ref.schema_name], ref.schema_name)
+    """Read (from a local path or any fsspec URI) and check the declared schema."""
+    return read_parquet(ref.uri, ref.schema_name)
+
+
+def read_parquet(uri: str, schema_name: str) -> pd.DataFrame:
+    with fsspec.open(uri, "rb") as handle:
+        table = pq.read_table(handle)
+    check_table(table, SCHEMAS[schema_name], schema_name)
     frame: pd.DataFrame = table.to_pandas()
     return frame
 
@@ -94,14 +195,6 @@ def _atomic(path: Path, write: Any) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def provenance() -> dict[str, Any]:

@@ -48,7 +48,7 @@ def diversity_task(
             "texts": {source: stable_hash(texts) for source, texts in sources.items()},
         }
     )
-    store = ArtifactStore(Path(store_root))
+    store = ArtifactStore(store_root)
     found = store.existing("diversity", key)
     if found is not None:
         return found

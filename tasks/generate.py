@@ -17,7 +17,7 @@ from llmsynth_core.parsing import drop_counts
 from llmsynth_core.prompts import Example, PromptContext
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
-from tasks.artifacts import ArtifactRef, ArtifactStore
+from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
 from tasks.budget import BudgetLedger, ledger_for
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import open_requester
@@ -61,7 +61,7 @@ def generate_label_task(
     store_root: str,
     base_url: str,
 ) -> ArtifactRef:
-    store = ArtifactStore(Path(store_root))
+    store = ArtifactStore(store_root)
     key = generation_key(spec, config, mode, label)
     ledger = ledger_for(_run_key(store_root), config.runtime.max_cost_usd)
     found = store.manifest("generations", key)
@@ -113,7 +113,7 @@ async def _generate(
     ledger: BudgetLedger,
     progress: ProgressArtifact,
 ) -> list[dict[str, object]]:
-    async with open_requester(config, store.root, base_url, ledger) as requester:
+    async with open_requester(config, local_state_dir(store.root), base_url, ledger) as requester:
 
         def on_progress(accepted: int, target: int) -> None:
             stats = requester.stats

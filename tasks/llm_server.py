@@ -63,9 +63,17 @@ def _die_with_parent() -> None:
 
 
 def start_server(
-    name: str, port: int, cache_dir: Path, n_ctx: int = 4096, log_path: Path | None = None
+    name: str,
+    port: int,
+    cache_dir: Path,
+    n_ctx: int = 4096,
+    log_path: Path | None = None,
+    host: str = HOST,
 ) -> subprocess.Popen[bytes]:
-    """Start llama.cpp's OpenAI-compatible server for an embedded model (not waiting)."""
+    """Start llama.cpp's OpenAI-compatible server for an embedded model (not waiting).
+
+    `host` stays loopback except inside a container network (`llmsynth llm serve --host`).
+    """
     gguf = model_path(name, cache_dir)
     log_path = log_path or cache_dir / "logs" / f"llama-server-{name}-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +86,7 @@ def start_server(
         "--model_alias",
         name,
         "--host",
-        HOST,
+        host,
         "--port",
         str(port),
         "--n_ctx",

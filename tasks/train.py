@@ -59,6 +59,27 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
+def metrics_key(
+    spec: TaskSpec,
+    config: ExperimentConfig,
+    model_name: str,
+    source: str,
+    generations: list[ArtifactRef],
+) -> str:
+    """Content address of one trained model's predictions and metrics; real data has no inputs."""
+    return stable_hash(
+        {
+            "task": spec.model_dump(mode="json"),
+            "training": config.training.model_dump(mode="json"),
+            "evaluation": config.evaluation.model_dump(mode="json"),
+            "per_label": config.generation.per_label,
+            "model": model_name,
+            "source": source,
+            "inputs": sorted(ref.sha256 for ref in generations),
+        }
+    )
+
+
 @task(
     name="train-evaluate",
     task_run_name="train {spec.id}/{source}/{model_name}",
@@ -76,18 +97,8 @@ def train_evaluate_task(
     store_root: str,
 ) -> ArtifactRef:
     """Train, predict the real test split, and write predictions and a one-row metrics table."""
-    store = ArtifactStore(Path(store_root))
-    key = stable_hash(
-        {
-            "task": spec.model_dump(mode="json"),
-            "training": config.training.model_dump(mode="json"),
-            "evaluation": config.evaluation.model_dump(mode="json"),
-            "per_label": config.generation.per_label,
-            "model": model_name,
-            "source": source,
-            "inputs": sorted(ref.sha256 for ref in generations),
-        }
-    )
+    store = ArtifactStore(store_root)
+    key = metrics_key(spec, config, model_name, source, generations)
     found = store.existing("metrics", key)
     progress_id = f"{spec.id} train {source}"
     if found is not None:

@@ -1,0 +1,43 @@
+"""Training as its own flow, so it can run as a deployment on a GPU work pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.experiment import store_root
+from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.taskspec import TaskSpec
+from tasks.artifacts import ArtifactRef
+from tasks.train import train_evaluate_task
+
+
+@flow(name="train", flow_run_name="train {spec.id}/{source}/{model_name}", log_prints=True)
+def train(
+    spec: TaskSpec,
+    config: ExperimentConfig,
+    model_name: str,
+    source: str,
+    generations: list[ArtifactRef],
+    data_dir: str,
+    output_dir: str = "llmsynth-output",
+) -> dict[str, Any]:
+    """Fine-tune one encoder on one data source and evaluate it on the real test split.
+
+    Args:
+        spec: The task specification (labels, data location), as the pipeline resolved it.
+        config: The experiment; its training and evaluation settings apply.
+        model_name: Encoder to fine-tune, one of config.training.models.
+        source: 'real' (size-matched real data) or a generation mode (zero_shot, few_shot).
+        generations: The generation artifacts to train on (empty for source 'real').
+        data_dir: Directory holding <task>/{train,test}.parquet on this worker.
+        output_dir: Output directory or object-store URI shared with the pipeline.
+
+    Returns:
+        The metrics artifact reference (uri, schema_name, rows, sha256) as a dict.
+    """
+    ref = train_evaluate_task(
+        spec, config, model_name, source, generations, data_dir, store_root(output_dir)
+    )
+    return ref.model_dump(mode="json")
