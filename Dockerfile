@@ -1,0 +1,31 @@
+# The llmsynth worker image: Prefect workers (cpu-pool, gpu-pool) and the embedded llama.cpp
+# server. GPU hosts: build with --build-arg TORCH_SPEC="torch==2.13.0" --build-arg
+# TORCH_INDEX=https://download.pytorch.org/whl/cu128 (the default is the CPU build).
+FROM python:3.11-slim
+
+ARG TORCH_SPEC="torch==2.13.0"
+ARG TORCH_INDEX="https://download.pytorch.org/whl/cpu"
+
+# build-essential and cmake: llama-cpp-python compiles llama.cpp; git: manifests record the
+# revision; procps: the workers' healthcheck.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake git procps \
+    && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    LLMSYNTH_HOME=/opt/llmsynth \
+    LLMSYNTH_CACHE_DIR=/cache \
+    PREFECT_SERVER_ANALYTICS_ENABLED=false
+
+WORKDIR /opt/llmsynth
+RUN pip install --index-url "${TORCH_INDEX}" "${TORCH_SPEC}"
+COPY pyproject.toml README.md ./
+COPY llmsynth_core ./llmsynth_core
+COPY tasks ./tasks
+COPY flows ./flows
+COPY deployments ./deployments
+RUN pip install -e ".[s3]"
+
+# Deployments pull from here (prefect.yaml: set_working_directory {{ $LLMSYNTH_HOME }}).
+CMD ["prefect", "worker", "start", "--pool", "cpu-pool"]
