@@ -1,0 +1,50 @@
+"""A real multi-process run: server, a CPU and a GPU-pool worker, the pipeline deployment
+training through the train deployment, all on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.slow.conftest import RunningStack
+from tests.slow.stack import poll
+
+pytestmark = pytest.mark.slow
+
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
+    stack = prefect_stack
+    pipeline_id = stack.deployment_id("pipeline", "pipeline")
+    run = stack.api(
+        "POST",
+        f"/deployments/{pipeline_id}/create_flow_run",
+        json={"parameters": stack.parameters},
+    )
+    finished = poll(lambda: stack.flow_run(run["id"])["state"]["type"] in FINAL, timeout_s=240)
+    state = stack.flow_run(run["id"])["state"]["type"]
+    assert finished and state == "COMPLETED", stack.describe(run["id"])
+    assert stack.flow_run(run["id"])["work_pool_name"] == "cpu-pool"
+
+    train_runs = stack.flow_runs(stack.deployment_id("train", "train"))
+    # One task, sources real and zero_shot, one encoder: two training runs.
+    assert len(train_runs) == 2, [r["name"] for r in train_runs]
+    for train in train_runs:
+        assert train["work_pool_name"] == "gpu-pool"
+        assert train["work_queue_name"] == "training"
+        assert train["state"]["type"] == "COMPLETED", stack.describe(train["id"])
+        assert train["parent_task_run_id"] is not None, "started from the pipeline's task"
+        assert any("epoch 1: loss" in line for line in stack.logs(train["id"])), (
+            "per-epoch progress must reach the Prefect logs"
+        )
+
+    runs = sorted(Path(stack.parameters["output_dir"], "runs").iterdir())
+    assert runs, "no run directory"
+    assert "## Macro-F1" in (runs[-1] / "results.md").read_text()
+    assert (runs[-1] / "report.html").exists()
+    artifacts = stack.api(
+        "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["llmsynth-results"]}}}
+    )
+    assert any(a["flow_run_id"] == run["id"] for a in artifacts)

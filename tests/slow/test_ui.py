@@ -1,0 +1,115 @@
+"""The UI path: open the pipeline deployment in the Prefect UI, press Run > Quick run, and
+watch the run complete. Drives Debian's chromium headless through chromium-driver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.slow.conftest import RunningStack
+from tests.slow.stack import REPO, poll
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        pytest.fail(
+            "chromium and chromium-driver are missing: apt-get install -y chromium chromium-driver"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _screenshots_dir(tmp_path: Path) -> tuple[Path, Path]:
+    kept = Path(os.environ.get("LLMSYNTH_TEST_OUTPUT", REPO / "test-output")) / "ui"
+    kept.mkdir(parents=True, exist_ok=True)
+    return tmp_path / "screenshots", kept
+
+
+def test_quick_run_from_the_ui(prefect_stack: RunningStack, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots, kept = _screenshots_dir(tmp_path)
+    shots.mkdir()
+
+    def shot(name: str) -> None:
+        browser.save_screenshot(str(shots / f"{name}.png"))
+
+    stack = prefect_stack
+    pipeline_id = stack.deployment_id("pipeline", "pipeline")
+    before = {run["id"] for run in stack.flow_runs(pipeline_id)}
+    wait = WebDriverWait(browser, 60)
+    try:
+        browser.get(f"{stack.stack.ui_url}/deployments")
+        wait.until(ec.element_to_be_clickable((By.PARTIAL_LINK_TEXT, "pipeline"))).click()
+        wait.until(ec.url_contains(f"/deployments/deployment/{pipeline_id}"))
+        run_button = wait.until(
+            ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Run']"))
+        )
+        shot("1-deployment")
+        run_button.click()
+        quick = wait.until(
+            ec.element_to_be_clickable((By.XPATH, "//*[normalize-space()='Quick run']"))
+        )
+        shot("2-run-menu")
+        quick.click()
+        # This UI shows the parameter form (defaults and descriptions filled in) to confirm.
+        confirm = WebDriverWait(browser, 10).until(
+            ec.element_to_be_clickable(
+                (By.XPATH, "//*[@role='dialog']//button[normalize-space()='Run']")
+            )
+        )
+        shot("3-parameters-form")
+        confirm.click()
+        started = poll(lambda: len(stack.flow_runs(pipeline_id)) > len(before), timeout_s=30)
+        assert started, "the UI's Run did not create a flow run"
+        (new,) = [run for run in stack.flow_runs(pipeline_id) if run["id"] not in before]
+        shot("4-started")
+        finished = poll(lambda: stack.flow_run(new["id"])["state"]["type"] in FINAL, 240)
+        assert finished, stack.describe(new["id"])
+        browser.get(f"{stack.stack.ui_url}/runs/flow-run/{new['id']}")
+        wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'Completed')]")))
+        shot("5-completed")
+        assert stack.flow_run(new["id"])["state"]["type"] == "COMPLETED", stack.describe(new["id"])
+        # Quick run means the deployment's own defaults: the tiny experiment.
+        assert stack.flow_run(new["id"])["parameters"]["config"]["name"] == "flow-test"
+    finally:
+        shot("last")
+        for picture in shots.glob("*.png"):
+            shutil.copy(picture, kept / picture.name)
+        print(f"UI screenshots: {kept}")
