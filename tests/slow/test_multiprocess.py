@@ -28,14 +28,17 @@ def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
     assert finished and state == "COMPLETED", stack.describe(run["id"])
     assert stack.flow_run(run["id"])["work_pool_name"] == "cpu-pool"
 
-    train_runs = stack.flow_runs(stack.deployment_id("train", "train"))
+    train_runs = [
+        train
+        for train in stack.flow_runs(stack.deployment_id("train", "train"))
+        if train["parent_task_run_id"] is not None  # started by a pipeline's dispatch task
+    ]
     # One task, sources real and zero_shot, one encoder: two training runs.
     assert len(train_runs) == 2, [r["name"] for r in train_runs]
     for train in train_runs:
         assert train["work_pool_name"] == "gpu-pool"
         assert train["work_queue_name"] == "training"
         assert train["state"]["type"] == "COMPLETED", stack.describe(train["id"])
-        assert train["parent_task_run_id"] is not None, "started from the pipeline's task"
         assert any("epoch 1: loss" in line for line in stack.logs(train["id"])), (
             "per-epoch progress must reach the Prefect logs"
         )
@@ -48,3 +51,38 @@ def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
         "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["llmsynth-results"]}}}
     )
     assert any(a["flow_run_id"] == run["id"] for a in artifacts)
+
+
+def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from llmsynth_core.config import ExperimentConfig
+    from llmsynth_core.registry import load_registry
+    from tasks.artifacts import artifact_root
+    from tasks.remote_train import TrainingRunFailed, train_remote_task
+
+    stack = prefect_stack
+    config = ExperimentConfig.model_validate(stack.parameters["config"])
+    training = config.training.model_copy(update={"models": ["/nonexistent/encoder"]})
+    config = config.model_copy(update={"training": training})
+    spec = load_registry([])["ag_news"]
+    output_dir = stack.parameters["output_dir"]
+    with (
+        temporary_settings({PREFECT_API_URL: stack.stack.api_url}),
+        pytest.raises(
+            TrainingRunFailed,
+            match=r"training flow run 'train ag_news/real/.+' \(.+\) of deployment 'train/train' "
+            r"ended Failed",
+        ),
+    ):
+        train_remote_task.fn(
+            "train/train",
+            spec,
+            config,
+            "/nonexistent/encoder",
+            "real",
+            [],
+            str(stack.data_dir),
+            output_dir,
+            artifact_root(output_dir),
+        )
