@@ -68,9 +68,15 @@ def deploy_command(prefect_file: Path = PREFECT_FILE) -> list[str]:
 
 
 def deploy_env() -> dict[str, str]:
-    """The environment for `prefect deploy`: LLMSYNTH_HOME defaults to this checkout."""
+    """The environment for `prefect deploy`: LLMSYNTH_HOME defaults to this checkout.
+
+    prefect.yaml leaves a `{{ $VAR }}` whose variable is unset as literal text, so the
+    required ones are checked here.
+    """
     env = {**os.environ}
     env.setdefault("LLMSYNTH_HOME", str(REPO))
+    # Optional: watch-models' endpoint; empty rather than a literal template when unset.
+    env.setdefault("LLMSYNTH_LLM_ENDPOINT", "")
     missing = [name for name in DEPLOY_ENV if not env.get(name)]
     if missing:
         raise LlmsynthError(

@@ -47,6 +47,11 @@ def variable_name(endpoint: str) -> str:
 
 def list_models(endpoint: str, api_key_env: str, timeout_s: float = 30.0) -> list[str]:
     """The ids the endpoint serves (GET /v1/models), sorted."""
+    if not endpoint.startswith(("http://", "https://")):
+        raise LlmsynthError(
+            f"watch-models: endpoint {endpoint!r} is not an http(s) URL; set the deployment's "
+            "endpoint parameter (LLMSYNTH_LLM_ENDPOINT at deploy time), e.g. http://vllm:8000/v1"
+        )
     client = openai.OpenAI(
         base_url=endpoint,
         api_key=os.environ.get(api_key_env) or NO_KEY_PLACEHOLDER,

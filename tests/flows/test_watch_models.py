@@ -19,8 +19,9 @@ from prefect.variables import Variable
 from flows.analyze import analyze
 from flows.pipeline import pipeline
 from flows.watch_models import watch_models
+from llmsynth_core.errors import LlmsynthError
 from tasks.artifacts import read_text
-from tasks.watch import EVENT, detect_change, endpoint_resource, variable_name
+from tasks.watch import EVENT, detect_change, endpoint_resource, list_models, variable_name
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.flows.configs import small_config
 
@@ -143,3 +144,8 @@ def _events(resource_id: str, expect: int, timeout_s: float = 20.0) -> list[dict
             events = httpx.post(url, json=body, timeout=10).json()["events"]
             return sorted(events, key=lambda event: event["occurred"])
         time.sleep(0.5)
+
+
+def test_an_endpoint_that_is_not_a_url_is_named() -> None:
+    with pytest.raises(LlmsynthError, match="LLMSYNTH_LLM_ENDPOINT"):
+        list_models("", "OPENAI_API_KEY")
