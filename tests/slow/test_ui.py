@@ -59,7 +59,9 @@ def _screenshots_dir(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "screenshots", kept
 
 
-def test_quick_run_from_the_ui(prefect_stack: RunningStack, browser: Any, tmp_path: Path) -> None:
+def test_quick_run_from_the_ui(
+    prefect_stack: RunningStack, browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -112,4 +114,5 @@ def test_quick_run_from_the_ui(prefect_stack: RunningStack, browser: Any, tmp_pa
         shot("last")
         for picture in shots.glob("*.png"):
             shutil.copy(picture, kept / picture.name)
-        print(f"UI screenshots: {kept}")
+        with capsys.disabled():
+            print(f"\nUI screenshots: {kept}")
