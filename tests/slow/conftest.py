@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.flows.configs import small_config
-from tests.slow.stack import BIN, Stack
+from tests.slow.stack import BIN, Stack, poll
 
 
 @dataclass
@@ -113,6 +113,15 @@ def prefect_stack(
             ],
             env,
         )
+        # Both workers polling (pools READY), as a user would see before pressing Run.
+        ready = poll(
+            lambda: all(
+                running.api("GET", f"/work_pools/{pool}")["status"] == "READY"
+                for pool in ("cpu-pool", "gpu-pool")
+            ),
+            timeout_s=90,
+        )
+        assert ready, stack.log_tail("cpu-worker") + stack.log_tail("gpu-worker")
         yield running
     finally:
         stack.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     try:
         yield driver
@@ -96,6 +98,13 @@ def test_quick_run_from_the_ui(
                 (By.XPATH, "//*[@role='dialog']//button[normalize-space()='Run']")
             )
         )
+        # The form fills itself from the deployment's defaults; let it settle before submitting.
+        WebDriverWait(browser, 10).until(
+            ec.text_to_be_present_in_element_value(
+                (By.XPATH, "//*[@role='dialog']//textarea"), "flow-test"
+            )
+        )
+        time.sleep(1.0)
         shot("3-parameters-form")
         confirm.click()
         started = poll(lambda: len(stack.flow_runs(pipeline_id)) > len(before), timeout_s=30)
@@ -112,7 +121,9 @@ def test_quick_run_from_the_ui(
         assert stack.flow_run(new["id"])["parameters"]["config"]["name"] == "flow-test"
     finally:
         shot("last")
-        for picture in shots.glob("*.png"):
+        console = "\n".join(str(entry) for entry in browser.get_log("browser"))
+        (shots / "browser-console.log").write_text(console)
+        for picture in shots.iterdir():
             shutil.copy(picture, kept / picture.name)
         with capsys.disabled():
             print(f"\nUI screenshots: {kept}")
