@@ -3,8 +3,6 @@ training through the train deployment, all on loopback."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.slow.conftest import RunningStack
@@ -18,10 +16,11 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
     stack = prefect_stack
     pipeline_id = stack.deployment_id("pipeline", "pipeline")
+    # Its own output directory, so that its models are trained here whatever ran before.
+    output_dir = stack.stack.root / "output-multiprocess"
+    parameters = {**stack.parameters, "output_dir": str(output_dir)}
     run = stack.api(
-        "POST",
-        f"/deployments/{pipeline_id}/create_flow_run",
-        json={"parameters": stack.parameters},
+        "POST", f"/deployments/{pipeline_id}/create_flow_run", json={"parameters": parameters}
     )
     finished = poll(lambda: stack.flow_run(run["id"])["state"]["type"] in FINAL, timeout_s=240)
     state = stack.flow_run(run["id"])["state"]["type"]
@@ -31,7 +30,9 @@ def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
     train_runs = [
         train
         for train in stack.flow_runs(stack.deployment_id("train", "train"))
-        if train["parent_task_run_id"] is not None  # started by a pipeline's dispatch task
+        if train["parent_task_run_id"] is not None  # started by this pipeline's dispatch task
+        and stack.api("GET", f"/task_runs/{train['parent_task_run_id']}")["flow_run_id"]
+        == run["id"]
     ]
     # One task, sources real and zero_shot, one encoder: two training runs.
     assert len(train_runs) == 2, [r["name"] for r in train_runs]
@@ -43,7 +44,7 @@ def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
             "per-epoch progress must reach the Prefect logs"
         )
 
-    runs = sorted(Path(stack.parameters["output_dir"], "runs").iterdir())
+    runs = sorted((output_dir / "runs").iterdir())
     assert runs, "no run directory"
     assert "## Macro-F1" in (runs[-1] / "results.md").read_text()
     assert (runs[-1] / "report.html").exists()
