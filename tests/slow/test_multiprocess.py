@@ -3,10 +3,13 @@ training through the train deployment, all on loopback."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from tests.slow.conftest import RunningStack
-from tests.slow.stack import poll
+from tests.slow.stack import BIN, poll
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +90,46 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
             output_dir,
             artifact_root(output_dir),
         )
+
+
+def test_the_model_changed_event_starts_the_pipeline_with_the_new_model(
+    prefect_stack: RunningStack,
+) -> None:
+    """The deployment trigger from prefect.yaml, on the real server's automation services."""
+    stack = prefect_stack
+    pipeline_id = stack.deployment_id("pipeline", "pipeline")
+    before = {run["id"] for run in stack.flow_runs(pipeline_id)}
+    env = stack.stack.env(stack.data_dir)
+    # Only the trigger is under test: a paused queue keeps the run it starts from executing.
+    queue = "/work_pools/cpu-pool/queues/default"
+    stack.api("PATCH", queue, json={"is_paused": True})
+    try:
+        stack.stack.run(
+            "emit",
+            [
+                str(BIN / "prefect"),
+                "event",
+                "emit",
+                "llmsynth.model.changed",
+                "--resource-id",
+                "llmsynth.endpoint.127.0.0.1:9",
+                "--payload",
+                json.dumps({"model": "model-from-event"}),
+            ],
+            env,
+        )
+
+        def triggered() -> list[dict[str, Any]]:
+            return [run for run in stack.flow_runs(pipeline_id) if run["id"] not in before]
+
+        assert poll(lambda: bool(triggered()), timeout_s=90), "the trigger started no run"
+        (run,) = triggered()
+        stack.api(
+            "POST",
+            f"/flow_runs/{run['id']}/set_state",
+            json={"state": {"type": "CANCELLED"}, "force": True},
+        )
+        assert run["parameters"]["model"] == "model-from-event"
+        assert run["parameters"]["config"] == stack.parameters["config"], "defaults kept"
+    finally:
+        stack.api("PATCH", queue, json={"is_paused": False})
