@@ -31,6 +31,12 @@ def annotate_all(
         return [annotate_task(spec, config, data_dir, store_root(output_dir), url) for spec in todo]
 
 
+def _mode_of(config: ExperimentConfig, source: str) -> str:
+    """The generation mode whose rows a training source uses (a mixture names its mode)."""
+    mixture = config.mixture(source)
+    return mixture.mode if mixture else source
+
+
 @flow(name="pipeline", log_prints=True)
 def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynth-output") -> str:
     """Run one experiment end to end; returns the run directory holding results.md."""
@@ -47,13 +53,15 @@ def pipeline(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynt
             config,
             model_name,
             source,
-            generations.get((spec.id, source), []),
+            generations.get((spec.id, _mode_of(config, source)), []),
             data_dir,
             store_root(output_dir),
+            seed,
         )
         for spec in specs
         for model_name in config.training.models
         for source in config.sources
+        for seed in config.training.seeds
     ]
     diversity = [
         diversity_task(
