@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,16 +159,7 @@ def test_same_seed_gives_identical_predictions(
     )
 
     def run(cfg: TrainingConfig) -> tuple[np.ndarray, list[EpochLog]]:
-        logs: list[EpochLog] = []
-        clf = train_classifier(
-            train_split.texts[:64],
-            train_split.labels[:64],
-            4,
-            encoder_dir,
-            cfg,
-            on_epoch=logs.append,
-            device="cpu",
-        )
+        clf, logs = _fit(encoder_dir, train_split, 64, cfg)
         return clf.predict_proba(test_split.texts[:32]), logs
 
     first, first_logs = run(config)
@@ -191,18 +183,7 @@ def test_early_stopping_keeps_the_best_validation_epoch(
     )
     validation = LabelledTexts(test_split.texts[:48], test_split.labels[:48])
     monitor = LabelledTexts(test_split.texts[48:96], test_split.labels[48:96])
-    logs: list[EpochLog] = []
-    clf = train_classifier(
-        train_split.texts[:96],
-        train_split.labels[:96],
-        4,
-        encoder_dir,
-        config,
-        on_epoch=logs.append,
-        device="cpu",
-        validation=validation,
-        monitor=monitor,
-    )
+    clf, logs = _fit(encoder_dir, train_split, 96, config, validation=validation, monitor=monitor)
     scores = [log.validation_macro_f1 for log in logs]
     assert all(score is not None for score in scores)
     assert all(log.monitor_macro_f1 is not None for log in logs)
@@ -215,22 +196,29 @@ def test_early_stopping_keeps_the_best_validation_epoch(
     assert clf.macro_f1(validation) == pytest.approx(scores[best - 1])
 
 
-def test_without_validation_all_epochs_run(
-    encoder_dir: str, train_split: Split, test_split: Split
-) -> None:
+def test_without_validation_all_epochs_run(encoder_dir: str, train_split: Split) -> None:
     config = TrainingConfig(epochs=2, batch_size=32, max_length=32, early_stopping_patience=1)
+    clf, logs = _fit(encoder_dir, train_split, 64, config)
+    assert [log.validation_macro_f1 for log in logs] == [None, None]
+    assert (clf.best_epoch, clf.epochs_run) == (2, 2)
+
+
+def _fit(
+    encoder_dir: str, split: Split, n: int, config: TrainingConfig, **kwargs: Any
+) -> tuple[TrainedClassifier, list[EpochLog]]:
+    """Train on the first n rows on CPU, collecting the epoch logs."""
     logs: list[EpochLog] = []
     clf = train_classifier(
-        train_split.texts[:64],
-        train_split.labels[:64],
+        split.texts[:n],
+        split.labels[:n],
         4,
         encoder_dir,
         config,
         on_epoch=logs.append,
         device="cpu",
+        **kwargs,
     )
-    assert [log.validation_macro_f1 for log in logs] == [None, None]
-    assert (clf.best_epoch, clf.epochs_run) == (2, 2)
+    return clf, logs
 
 
 def test_length_grouped_batches_cover_every_index_once() -> None:
