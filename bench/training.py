@@ -114,7 +114,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         max_length=args.max_length,
-        seed=args.seed,
+        seeds=[args.seed],
     )
 
 
@@ -185,7 +185,7 @@ def hf_arguments(output_dir: str, config: TrainingConfig, eval_bs: int, sampling
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio here
-        seed=config.seed,
+        seed=config.seeds[0],
         train_sampling_strategy=sampling,
         eval_strategy="no",
         save_strategy="no",
@@ -224,7 +224,7 @@ def run_hf(
     n_labels = len(data.label_names)
     with tempfile.TemporaryDirectory() as output_dir:
         started = time.perf_counter()
-        set_seed(config.seed)
+        set_seed(config.seeds[0])
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir,

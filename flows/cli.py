@@ -234,12 +234,20 @@ def export_command(
 @app.command("report")
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.parquet.")],
+    png: Annotated[
+        Path | None,
+        typer.Option(help="Also render report.html to this PNG in headless Chromium."),
+    ] = None,
 ) -> None:
     """Write report.md (figures in report-files/) and a self-contained report.html for a run."""
     from tasks.report import write_report
 
     markdown, page = write_report(run_dir)
     console.print(f"wrote {markdown} and {page}", highlight=False)
+    if png is not None:
+        from tasks.screenshot import html_to_png
+
+        console.print(f"rendered {html_to_png(page, png)}", highlight=False)
 
 
 def _prepare(

@@ -40,29 +40,36 @@ def train_all(
     data_dir: str,
     output_dir: str,
 ) -> list[ArtifactRef]:
-    """One model per (task, encoder, source): in this process, or on the training work pool."""
+    """One model per (task, encoder, source, seed): in this process, or on the training pool."""
     jobs = [
-        (spec, model_name, source, generations.get((spec.id, source), []))
+        (spec, model_name, source, generations.get((spec.id, _mode_of(config, source)), []), seed)
         for spec in specs
         for model_name in config.training.models
         for source in config.sources
+        for seed in config.training.seeds
     ]
     root = store_root(output_dir)
     deployment = config.runtime.training_deployment
     if deployment is None:
         return [
-            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root)
-            for spec, model_name, source, refs in jobs
+            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root, seed)
+            for spec, model_name, source, refs, seed in jobs
         ]
     # All at once: the training pool's workers and concurrency limits decide how many run.
     futures = [
         train_remote_task.submit(
-            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root
+            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root, seed
         )
-        for spec, model_name, source, refs in jobs
+        for spec, model_name, source, refs, seed in jobs
     ]
     wait(futures)
     return [future.result() for future in futures]
+
+
+def _mode_of(config: ExperimentConfig, source: str) -> str:
+    """The generation mode whose rows a training source uses (a mixture names its mode)."""
+    mixture = config.mixture(source)
+    return mixture.mode if mixture else source
 
 
 @flow(name="pipeline", log_prints=True)

@@ -13,7 +13,9 @@ from tasks.artifacts import ArtifactRef
 from tasks.train import train_evaluate_task
 
 
-@flow(name="train", flow_run_name="train {spec.id}/{source}/{model_name}", log_prints=True)
+@flow(
+    name="train", flow_run_name="train {spec.id}/{source}/{model_name}/seed{seed}", log_prints=True
+)
 def train(
     spec: TaskSpec,
     config: ExperimentConfig,
@@ -22,6 +24,7 @@ def train(
     generations: list[ArtifactRef],
     data_dir: str,
     output_dir: str = "llmsynth-output",
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Fine-tune one encoder on one data source and evaluate it on the real test split.
 
@@ -29,15 +32,17 @@ def train(
         spec: The task specification (labels, data location), as the pipeline resolved it.
         config: The experiment; its training and evaluation settings apply.
         model_name: Encoder to fine-tune, one of config.training.models.
-        source: 'real' (size-matched real data) or a generation mode (zero_shot, few_shot).
+        source: 'real' (size-matched real data), a generation mode (zero_shot, few_shot) or
+            a mixture name from config.training.mixtures.
         generations: The generation artifacts to train on (empty for source 'real').
         data_dir: Directory holding <task>/{train,test}.parquet on this worker.
         output_dir: Output directory or object-store URI shared with the pipeline.
+        seed: Training seed (null: the first of config.training.seeds).
 
     Returns:
         The metrics artifact reference (uri, schema_name, rows, sha256) as a dict.
     """
     ref = train_evaluate_task(
-        spec, config, model_name, source, generations, data_dir, store_root(output_dir)
+        spec, config, model_name, source, generations, data_dir, store_root(output_dir), seed
     )
     return ref.model_dump(mode="json")

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llmsynth_core.errors import ConfigError
 from llmsynth_core.hashing import stable_hash
@@ -120,6 +127,23 @@ class GenerationConfig(_Stage):
         return modes
 
 
+class Mixture(_Stage):
+    """A training source of real and synthetic rows together, at a given size per label."""
+
+    mode: Mode = Field(default="few_shot", description="Which synthetic data is mixed in.")
+    real_per_label: int = Field(ge=1, description="Real training rows per label.")
+    synthetic_per_label: int | None = Field(
+        default=None,
+        ge=1,
+        description="Synthetic rows per label (seeded sample of the accepted rows; null: all).",
+    )
+
+    @property
+    def name(self) -> str:
+        synthetic = "all" if self.synthetic_per_label is None else self.synthetic_per_label
+        return f"{self.mode}+real{self.real_per_label}x{synthetic}"
+
+
 class TrainingConfig(_Stage):
     """Fine-tuning an encoder classifier."""
 
@@ -136,8 +160,45 @@ class TrainingConfig(_Stage):
     weight_decay: float = Field(default=0.01, ge=0.0)
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
     max_length: int = Field(default=128, ge=8, le=4096)
-    seed: int = 42
+    seeds: list[int] = Field(
+        default_factory=lambda: [42],
+        min_length=1,
+        description="One model per seed and data source (the seed also draws the real "
+        "subsample and the validation carve); several seeds give mean, std and a 95% "
+        "bootstrap confidence interval.",
+    )
     max_steps: int | None = Field(default=None, ge=1, description="Cap on optimizer steps.")
+    validation_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=0.5,
+        description="Share of each label's training rows held out (seeded) as a validation "
+        "split for early stopping; 0 = no validation split.",
+    )
+    early_stopping_patience: int | None = Field(
+        default=2,
+        ge=1,
+        description="Stop after this many epochs without a better validation Macro-F1 and "
+        "keep the best epoch's weights (null: train all epochs).",
+    )
+    mixtures: list[Mixture] = Field(
+        default_factory=list,
+        description="Extra data sources that add synthetic rows to a small real set (the "
+        "study's augmentation experiment), e.g. {mode: few_shot, real_per_label: 10}.",
+    )
+    save_models: bool = Field(
+        default=True,
+        description="Save each fine-tuned model (Hugging Face format with a model card) "
+        "under <output>/artifacts/models/.",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        dupes = sorted({s for s in seeds if seeds.count(s) > 1})
+        if dupes:
+            raise ValueError(f"seeds must be unique; remove the repeated {dupes}")
+        return seeds
 
 
 class EvaluationConfig(_Stage):
@@ -261,8 +322,25 @@ class ExperimentConfig(_Stage):
 
     @property
     def sources(self) -> list[str]:
-        """Training data sources: real (size-matched) plus each synthetic mode."""
-        return ["real", *self.generation.modes]
+        """Training data sources: real (size-matched), each synthetic mode, each mixture."""
+        return ["real", *self.generation.modes, *(m.name for m in self.training.mixtures)]
+
+    def mixture(self, source: str) -> Mixture | None:
+        """The mixture a source name stands for, if it is one."""
+        return next((m for m in self.training.mixtures if m.name == source), None)
+
+    @model_validator(mode="after")
+    def _mixtures_use_generated_modes(self) -> ExperimentConfig:
+        names = [m.name for m in self.training.mixtures]
+        for mixture in self.training.mixtures:
+            if mixture.mode not in self.generation.modes:
+                raise ValueError(
+                    f"training.mixtures: mode {mixture.mode!r} is not generated; add it to "
+                    f"generation.modes {self.generation.modes} or change the mixture"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError(f"training.mixtures must be distinct; two are {names}")
+        return self
 
     def semantic_dict(self) -> dict[str, Any]:
         # Prices are left out like runtime: updating them to a provider's new price list must

@@ -17,7 +17,8 @@ def _figure(width: float = 7.0, height: float = 3.6) -> tuple[Any, Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height), dpi=110)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    return fig, ax
 
 
 def _png(fig: Any) -> bytes:
@@ -75,21 +76,39 @@ def agreement_plot(sweeps: pd.DataFrame, fits: pd.DataFrame, task: str) -> bytes
                 color=colour,
                 label=f"fit R²={row['r_squared']:.2f}, ρ={row['rho']:.2f}",
             )
-    ax.set_title(f"{task}: accuracy on instances with agreement ≥ threshold")
+    estimated = (
+        "agreement_source" in fits
+        and (fits.loc[fits["task"] == task, "agreement_source"] == "llm-estimate").any()
+    )
+    what = "LLM-estimated agreement" if estimated else "agreement"
+    ax.set_title(f"{task}: accuracy on instances with {what} ≥ threshold")
     ax.set_xlabel("agreement threshold")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=7)
     return _png(fig)
 
 
-def curves_plot(curves: pd.DataFrame, task: str, value: str) -> bytes:
-    """A metric per epoch, one line per data source (the study's training-curve figure)."""
-    fig, ax = _figure(6.0, 3.6)
-    for source, group in curves[curves["task"] == task].groupby("source"):
-        mean = group.groupby("epoch")[value].mean()
-        ax.plot(mean.index, mean.values, "o-", color=SOURCE_COLOURS.get(str(source)), label=source)
-    ax.set_title(f"{task}: {value} per epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(value)
-    ax.legend(fontsize=8)
+CURVE_PANELS = (
+    ("train_loss", "training loss"),
+    ("validation_macro_f1", "validation Macro-F1"),
+    ("test_macro_f1", "test Macro-F1"),
+)
+
+
+def curves_plot(curves: pd.DataFrame, task: str) -> bytes:
+    """Training loss, validation and test Macro-F1 per epoch (mean over seeds), one line per
+    data source: the study's training-curve figure."""
+    import matplotlib.pyplot as plt
+
+    mine = curves[curves["task"] == task]
+    panels = [(c, t) for c, t in CURVE_PANELS if c in mine and mine[c].notna().any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), dpi=110)
+    for ax, (column, title) in zip(np.atleast_1d(axes), panels, strict=True):
+        for source, group in mine.groupby("source"):
+            mean = group.groupby("epoch")[column].mean()
+            colour = SOURCE_COLOURS.get(str(source))
+            ax.plot(mean.index, mean.values, "o-", color=colour, label=source)
+        ax.set_title(f"{task}: {title}", fontsize=9)
+        ax.set_xlabel("epoch")
+    np.atleast_1d(axes)[-1].legend(fontsize=7)
     return _png(fig)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmsynth_core.results import to_markdown, wide_table
+from llmsynth_core.results import to_markdown, wide_table, with_ci
 
 SECTIONS = (
     "Results on the real test split",
@@ -102,9 +102,14 @@ def _results(run: RunData) -> Section:
     section.blocks.append(_text("Accuracy:"))
     section.blocks.append(_table(wide_table(run.results, "accuracy")))
     if "macro_f1_ci_low" in run.results.columns:
-        cols = [c for c in run.results.columns if c.startswith("macro_f1")]
-        section.blocks.append(_text("Macro-F1 over seeds (mean, 95% bootstrap CI):"))
-        section.blocks.append(_table(run.results[["task", "model", "source", *cols]]))
+        for metric, title in (("macro_f1", "Macro-F1"), ("accuracy", "Accuracy")):
+            section.blocks.append(
+                _text(
+                    f"{title} over seeds: mean ± std [95% bootstrap CI, seeds and test "
+                    "instances resampled]:"
+                )
+            )
+            section.blocks.append(_table(with_ci(run.results, metric)))
     elif run.results.duplicated(["task", "model", "source"]).any():
         section.blocks.append(_table(_summary_stats(run.results, "macro_f1")))
     return section
@@ -163,10 +168,22 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
             "with a linear fit (slope, R²) and Spearman's rho per data source."
         )
     )
+    if _estimated(run.agreement_fits):
+        section.blocks.append(
+            _text(
+                "Rows with agreement_source llm-estimate use agreement *estimated* by an LLM "
+                "annotator panel (analysis.annotator_panel calls per instance); it is an "
+                "estimate, not human annotator agreement."
+            )
+        )
     section.blocks.append(_table(run.agreement_fits))
     section.blocks += [_figure(key) for key in figures if key.startswith("agreement")]
     section.blocks.append(_table(run.agreement_sweeps))
     return section
+
+
+def _estimated(fits: pd.DataFrame) -> bool:
+    return "agreement_source" in fits and bool((fits["agreement_source"] == "llm-estimate").any())
 
 
 def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
@@ -175,6 +192,12 @@ def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
     if not keys:
         section.blocks.append(_text("No per-epoch curves were recorded for this run."))
         return section
+    section.blocks.append(
+        _text(
+            "Per epoch, mean over seeds: training loss, Macro-F1 on the validation split carved "
+            "from the training data (drives early stopping) and on the real test split."
+        )
+    )
     section.blocks += [_figure(key) for key in keys]
     return section
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from llmsynth_core.uncertainty import interval_columns, seed_intervals
+
 SOURCE_ORDER = ["real", "zero_shot", "few_shot"]
+RUN_KEYS = ["task", "subjectivity", "model", "source"]
 
 
 def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -13,6 +17,92 @@ def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
     table = metrics.assign(_source=metrics["source"].map(lambda s: order.get(s, len(order))))
     table = table.sort_values(["subjectivity", "task", "model", "_source"]).drop(columns="_source")
     return table.reset_index(drop=True)
+
+
+def summarise_seeds(
+    runs: pd.DataFrame, predictions: pd.DataFrame, draws: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per (task, model, source): mean and std over seeds, 95% bootstrap CIs (seeds and
+    test instances resampled), and the means of the run sizes and times."""
+    rows = []
+    for keys, group in runs.groupby(RUN_KEYS, sort=False):
+        key = dict(zip(RUN_KEYS, keys, strict=True))
+        mine = predictions[
+            (predictions["task"] == key["task"])
+            & (predictions["model"] == key["model"])
+            & (predictions["source"] == key["source"])
+        ].sort_values(["seed", "row"])
+        by_seed = [part for _, part in mine.groupby("seed", sort=True)]
+        truth = by_seed[0]["label_id"].to_numpy()
+        intervals = seed_intervals(
+            truth,
+            [part["pred_id"].to_numpy() for part in by_seed],
+            len(group["label_names"].iloc[0]),
+            draws=draws,
+            seed=seed,
+        )
+        rows.append(
+            {
+                **key,
+                "n_seeds": len(group),
+                **interval_columns(intervals),
+                "n_train": int(group["n_train"].mean()),
+                "n_test": int(group["n_test"].iloc[0]),
+                "best_epoch": float(group["best_epoch"].mean()),
+                "train_seconds": float(group["train_seconds"].mean()),
+            }
+        )
+    return results_table(pd.DataFrame(rows))
+
+
+def per_class_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support, averaged over seeds."""
+    exploded = runs[[*RUN_KEYS, "label_names", "precision", "recall", "f1", "support"]].explode(
+        ["label_names", "precision", "recall", "f1", "support"]
+    )
+    exploded = exploded.rename(columns={"label_names": "label"})
+    for column in ("precision", "recall", "f1", "support"):
+        exploded[column] = exploded[column].astype(np.float64)
+    table = exploded.groupby([*RUN_KEYS, "label"], sort=False).mean(numeric_only=True)
+    return table.reset_index()
+
+
+def confusion_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Confusion counts summed over seeds, long format (true label, predicted label, count)."""
+    rows = []
+    for keys, group in runs.groupby(RUN_KEYS, sort=False):
+        names = list(group["label_names"].iloc[0])
+        total = np.stack([np.array([list(r) for r in m]) for m in group["confusion"]]).sum(axis=0)
+        for i, true in enumerate(names):
+            for j, pred in enumerate(names):
+                key = dict(zip(RUN_KEYS, keys, strict=True))
+                rows.append({**key, "true": true, "pred": pred, "count": int(total[i][j])})
+    return pd.DataFrame(rows)
+
+
+def with_ci(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Task x source cells "mean ± std [low, high]" of a summarised metric."""
+    cells = results.assign(
+        cell=[
+            f"{m:.3f} ± {s:.3f} [{lo:.3f}, {hi:.3f}]"
+            for m, s, lo, hi in zip(
+                results[metric],
+                results[f"{metric}_std"],
+                results[f"{metric}_ci_low"],
+                results[f"{metric}_ci_high"],
+                strict=True,
+            )
+        ]
+    )
+    wide = cells.pivot_table(
+        index=["task", "subjectivity", "model"], columns="source", values="cell", aggfunc="first"
+    )
+    sources = [s for s in SOURCE_ORDER if s in wide.columns] + [
+        s for s in wide.columns if s not in SOURCE_ORDER
+    ]
+    wide = wide[sources]
+    wide.columns.name = None
+    return wide.reset_index().sort_values(["subjectivity", "task", "model"]).reset_index(drop=True)
 
 
 def wide_table(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:

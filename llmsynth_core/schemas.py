@@ -41,6 +41,7 @@ PREDICTIONS = pa.schema(
         ("task", pa.string()),
         ("model", pa.string()),
         ("source", pa.string()),
+        ("seed", pa.int64()),
         ("row", pa.int64()),
         ("label", pa.string()),
         ("label_id", pa.int64()),
@@ -58,11 +59,37 @@ METRICS = pa.schema(
         ("subjectivity", pa.int64()),
         ("model", pa.string()),
         ("source", pa.string()),
+        ("seed", pa.int64()),
         ("n_train", pa.int64()),
+        ("n_validation", pa.int64()),
         ("n_test", pa.int64()),
         ("macro_f1", pa.float64()),
         ("accuracy", pa.float64()),
+        ("best_epoch", pa.int64()),
+        ("epochs_run", pa.int64()),
+        # Per class, indexed like label_names; confusion rows = true, columns = predicted.
+        ("label_names", pa.list_(pa.string())),
+        ("precision", pa.list_(pa.float64())),
+        ("recall", pa.list_(pa.float64())),
+        ("f1", pa.list_(pa.float64())),
+        ("support", pa.list_(pa.int64())),
+        ("confusion", pa.list_(pa.list_(pa.int64()))),
+        ("leaked_test_texts", pa.int64()),
         ("train_seconds", pa.float64()),
+    ]
+)
+
+CURVES = pa.schema(
+    [
+        ("task", pa.string()),
+        ("model", pa.string()),
+        ("source", pa.string()),
+        ("seed", pa.int64()),
+        ("epoch", pa.int64()),
+        ("train_loss", pa.float64()),
+        ("validation_macro_f1", pa.float64()),  # null without a validation split
+        ("test_macro_f1", pa.float64()),
+        ("seconds", pa.float64()),
     ]
 )
 
@@ -97,6 +124,7 @@ SCHEMAS = {
     "generations": GENERATIONS,
     "predictions": PREDICTIONS,
     "metrics": METRICS,
+    "curves": CURVES,
     "diversity": DIVERSITY,
     "annotations": ANNOTATIONS,
 }

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from llmsynth_core.config import TrainingConfig
+from llmsynth_core.metrics import macro_f1
 
 if TYPE_CHECKING:
     import torch
@@ -34,12 +35,23 @@ Features = dict[str, list[list[int]]]
 
 @dataclass(frozen=True)
 class EpochLog:
-    """One finished (or step-capped) epoch: mean of its batch losses, steps taken, wall time."""
+    """One finished (or step-capped) epoch: mean batch loss, steps, wall time, and Macro-F1 on
+    the validation and monitored splits when given."""
 
     epoch: int
     train_loss: float
     steps: int
     seconds: float
+    validation_macro_f1: float | None = None
+    monitor_macro_f1: float | None = None
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """Texts with label ids, e.g. a validation split or the test split monitored per epoch."""
+
+    texts: Sequence[str]
+    labels: Sequence[int]
 
 
 @dataclass
@@ -50,6 +62,8 @@ class TrainedClassifier:
     tokenizer: Any
     device: str
     max_length: int
+    best_epoch: int | None = None
+    epochs_run: int = 0
 
     @property
     def n_labels(self) -> int:
@@ -75,6 +89,7 @@ class TrainedClassifier:
         lengths = np.array([len(ids) for ids in features["input_ids"]])
         # Longest first, so padding within a batch is minimal and memory peaks early.
         order = np.argsort(-lengths, kind="stable")
+        was_training = self.model.training
         self.model.eval()
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -83,7 +98,12 @@ class TrainedClassifier:
                 with _autocast(self.device):
                     logits = self.model(**batch).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        self.model.train(was_training)
         return out
+
+    def macro_f1(self, data: LabelledTexts, batch_size: int = 64) -> float:
+        """Macro-F1 of this model on labelled texts."""
+        return macro_f1(data.labels, self.predict(data.texts, batch_size), self.n_labels)
 
     def predict(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
@@ -112,9 +132,17 @@ def train_classifier(
     label_names: Sequence[str] | None = None,
     *,
     device: str | None = None,
+    seed: int | None = None,
+    validation: LabelledTexts | None = None,
+    monitor: LabelledTexts | None = None,
 ) -> TrainedClassifier:
-    """Fine-tune the checkpoint in local `model_dir` on (texts, labels); device None = auto."""
+    """Fine-tune the checkpoint in local `model_dir` on (texts, labels); device None = auto.
+
+    With `validation`, Macro-F1 on it after every epoch drives early stopping (the best epoch's
+    weights are kept); `monitor` (e.g. the test split) is only scored per epoch, for curves.
+    """
     _check_inputs(texts, labels, n_labels, label_names)
+    seed = config.seeds[0] if seed is None else seed
     import torch
     from transformers import (
         AutoModelForSequenceClassification,
@@ -123,7 +151,7 @@ def train_classifier(
     )
 
     run_device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    seed_everything(config.seed)
+    seed_everything(seed)
     with _deterministic_on_cpu(run_device):
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         label_kwargs: dict[str, Any] = {}
@@ -139,19 +167,26 @@ def train_classifier(
         features = _tokenize(tokenizer, texts, config.max_length)
         lengths = np.array([len(ids) for ids in features["input_ids"]])
         targets = torch.tensor(list(labels), dtype=torch.long)
-        batch_rng = np.random.default_rng(config.seed)
+        batch_rng = np.random.default_rng(seed)
 
         steps_per_epoch = math.ceil(len(texts) / config.batch_size)
         total_steps = config.epochs * steps_per_epoch
         if config.max_steps is not None:
             total_steps = min(total_steps, config.max_steps)
         optimizer = torch.optim.AdamW(
-            _param_groups(model, config.weight_decay), lr=config.learning_rate
+            _param_groups(model, config.weight_decay),
+            lr=config.learning_rate,
+            # One fused kernel per step instead of a loop over parameters, where torch has it.
+            **_fused_if_available(run_device),
         )
         scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
             optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps
         )
 
+        classifier = TrainedClassifier(
+            model=model, tokenizer=tokenizer, device=run_device, max_length=config.max_length
+        )
+        stopper = _EarlyStopping(config.early_stopping_patience if validation else None)
         model.train()
         step = 0
         for epoch in range(1, config.epochs + 1):
@@ -173,21 +208,65 @@ def train_classifier(
                 loss_sum += loss.detach().float()
                 epoch_steps += 1
                 step += 1
-            if epoch_steps and on_epoch is not None:
-                on_epoch(
-                    EpochLog(
-                        epoch=epoch,
-                        train_loss=float(loss_sum.item()) / epoch_steps,
-                        steps=epoch_steps,
-                        seconds=time.perf_counter() - started,
-                    )
-                )
+            if not epoch_steps:
+                break
+            classifier.epochs_run = epoch
+            log = EpochLog(
+                epoch=epoch,
+                train_loss=float(loss_sum.item()) / epoch_steps,
+                steps=epoch_steps,
+                seconds=time.perf_counter() - started,
+                validation_macro_f1=classifier.macro_f1(validation) if validation else None,
+                monitor_macro_f1=classifier.macro_f1(monitor) if monitor else None,
+            )
+            if on_epoch is not None:
+                on_epoch(log)
+            if log.validation_macro_f1 is not None and stopper.update(
+                epoch, log.validation_macro_f1, model
+            ):
+                break
             if step >= total_steps:
                 break
+        classifier.best_epoch = stopper.restore(model) or classifier.epochs_run
         model.eval()
-    return TrainedClassifier(
-        model=model, tokenizer=tokenizer, device=run_device, max_length=config.max_length
-    )
+    return classifier
+
+
+class _EarlyStopping:
+    """Keeps the weights of the best validation epoch; says stop after `patience` worse ones."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.best_score = -math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.last_epoch = 0
+
+    def update(self, epoch: int, score: float, model: Any) -> bool:
+        self.last_epoch = epoch
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            if self.patience is not None:
+                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        return self.patience is not None and epoch - (self.best_epoch or 0) >= self.patience
+
+    def restore(self, model: Any) -> int | None:
+        """Load the best epoch's weights if a later epoch was worse; returns the best epoch."""
+        if self.best_state is not None and self.best_epoch != self.last_epoch:
+            model.load_state_dict(self.best_state)
+        return self.best_epoch if self.patience is not None else None
+
+
+def _fused_if_available(device: str) -> dict[str, Any]:
+    import inspect
+
+    import torch
+
+    if "fused" not in inspect.signature(torch.optim.AdamW).parameters:
+        return {}
+    # Fused AdamW runs on CUDA and, since torch 2.4, on CPU.
+    return {"fused": True} if device.startswith("cuda") or device == "cpu" else {}
 
 
 def seed_everything(seed: int) -> None:

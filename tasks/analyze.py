@@ -16,7 +16,14 @@ from prefect.artifacts import (
 from llmsynth_core.agreement import agreement_analysis
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
-from llmsynth_core.results import results_table, to_markdown, wide_table
+from llmsynth_core.results import (
+    confusion_table,
+    per_class_table,
+    summarise_seeds,
+    to_markdown,
+    wide_table,
+    with_ci,
+)
 from llmsynth_core.subjectivity import (
     bradley_terry,
     gap_correlation,
@@ -25,6 +32,8 @@ from llmsynth_core.subjectivity import (
 )
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
+
+LIST_COLUMNS = {"label_names", "precision", "recall", "f1", "support", "confusion"}
 
 
 @task(name="analyze")
@@ -36,28 +45,47 @@ def analyze_task(
     data_dir: str | None = None,
     annotations: list[ArtifactRef] | None = None,
 ) -> str:
-    """Write results.parquet, results.md, diversity.parquet and summary.json to the run dir."""
-    frame = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
-    table = results_table(frame)
-    wide_f1 = wide_table(frame, "macro_f1")
-    wide_acc = wide_table(frame, "accuracy")
+    """Write results.parquet (one row per task, model and source, over seeds), runs.parquet
+    (one per seed), per-class, confusion, curves, diversity and agreement tables, results.md,
+    summary.json and the report to the run dir."""
+    runs = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
+    predictions = pd.concat(
+        [read_parquet(sibling(ref.uri, "predictions"), "predictions") for ref in metrics],
+        ignore_index=True,
+    )
+    table = summarise_seeds(runs, predictions, seed=config.analysis.seed)
+    wide_f1 = wide_table(table, "macro_f1")
+    wide_acc = wide_table(table, "accuracy")
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / "results.parquet", index=False)
+    runs.to_parquet(out / "runs.parquet", index=False)
+    per_class = per_class_table(runs)
+    per_class.to_parquet(out / "per_class.parquet", index=False)
+    confusion_table(runs).to_parquet(out / "confusion.parquet", index=False)
+    curves = pd.concat(
+        [read_parquet(sibling(ref.uri, "curves"), "curves") for ref in metrics], ignore_index=True
+    )
+    curves.to_parquet(out / "curves.parquet", index=False)
     markdown = "\n\n".join(
         [
             f"# llmsynth results: {config.name}",
             f"Config hash `{config.semantic_hash()}`; generator `{config.llm.model}` "
-            f"({config.llm.prompt_style}); {config.generation.per_label} examples per label.",
+            f"({config.llm.prompt_style}); {config.generation.per_label} examples per label; "
+            f"seeds {config.training.seeds}.",
             "## Macro-F1 on the real test split (gap = real minus synthetic)",
             to_markdown(wide_f1),
             "## Accuracy",
             to_markdown(wide_acc),
+            "## Macro-F1 over seeds: mean ± std [95% bootstrap CI]",
+            to_markdown(with_ci(table, "macro_f1")),
+            "## Per-class scores (mean over seeds)",
+            to_markdown(per_class),
             "## All runs",
-            to_markdown(table),
+            to_markdown(runs[[c for c in runs.columns if c not in LIST_COLUMNS]]),
             *_diversity_section(diversity or [], out),
-            *_agreement_section(config, metrics, out, annotations or []),
-            *_subjectivity_section(config, frame, out, data_dir),
+            *_agreement_section(config, predictions, out, annotations or []),
+            *_subjectivity_section(config, table, out, data_dir),
         ]
     )
     (out / "results.md").write_text(markdown + "\n", encoding="utf-8")
@@ -114,20 +142,14 @@ def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:
     ]
 
 
-def predictions_for(metrics_ref: ArtifactRef) -> str:
-    """Predictions are stored under the same key as the metrics row they produced."""
-    return sibling(metrics_ref.uri, "predictions")
-
-
 def _agreement_section(
-    config: ExperimentConfig, metrics: list[ArtifactRef], out: Path, annotations: list[ArtifactRef]
+    config: ExperimentConfig,
+    predictions: pd.DataFrame,
+    out: Path,
+    annotations: list[ArtifactRef],
 ) -> list[str]:
     """Accuracy over agreement thresholds: human agreement where the test split has it, else
     the LLM panel's estimate (labelled as such)."""
-    frames = [read_parquet(predictions_for(ref), "predictions") for ref in metrics]
-    if not frames:
-        return []
-    predictions = pd.concat(frames, ignore_index=True)
     minimum = config.analysis.min_instances_per_threshold
     human_sweeps, human_fits = agreement_analysis(predictions, minimum)
     sweep_parts = [human_sweeps.assign(agreement_source="human")]

@@ -24,7 +24,7 @@ class TrainingRunFailed(LlmsynthError):
 
 @task(
     name="train-remote",
-    task_run_name="dispatch {spec.id}/{source}/{model_name}",
+    task_run_name="dispatch {spec.id}/{source}/{model_name}/seed{seed}",
     cache_policy=NO_CACHE,  # the content-addressed store is the cache
 )
 def train_remote_task(
@@ -37,10 +37,11 @@ def train_remote_task(
     data_dir: str,
     output_dir: str,
     store_root: str,
+    seed: int,
 ) -> ArtifactRef:
     """Run `deployment` (the `train` flow) for one model and source; wait; return its metrics."""
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations)
+    key = metrics_key(spec, config, model_name, source, generations, seed)
     found = store.existing("metrics", key)
     if found is not None:
         return found
@@ -52,6 +53,7 @@ def train_remote_task(
         "generations": [ref.model_dump(mode="json") for ref in generations],
         "data_dir": data_dir,
         "output_dir": output_dir,
+        "seed": seed,
     }
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine
@@ -69,5 +71,7 @@ def train_remote_task(
             f"{store.location('metrics', key)}; the training workers must use the same "
             "artifact store (set LLMSYNTH_OUTPUT_DIR to a shared path or object-store URI)"
         )
-    get_run_logger().info("%s/%s/%s trained by flow run %s", spec.id, source, model_name, run.name)
+    get_run_logger().info(
+        "%s/%s/%s/seed %d trained by flow run %s", spec.id, source, model_name, seed, run.name
+    )
     return found

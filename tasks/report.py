@@ -63,9 +63,8 @@ def make_figures(run: RunData) -> dict[str, bytes]:
             key = f"agreement-{task}"
             figures[key] = agreement_plot(run.agreement_sweeps, run.agreement_fits, task)
     if run.curves is not None and not run.curves.empty:
-        value = "test_macro_f1" if "test_macro_f1" in run.curves else run.curves.columns[-1]
         for task in sorted(set(run.curves["task"])):
-            figures[f"curves-{task}"] = curves_plot(run.curves, task, str(value))
+            figures[f"curves-{task}"] = curves_plot(run.curves, task)
     return figures
 
 

@@ -135,7 +135,9 @@ def test_semantic_hash_ignores_runtime_and_description(quick_raw: dict[str, Any]
     [
         ("llm", "temperature", 0.3),
         ("generation", "per_label", 25),
-        ("training", "seed", 7),
+        ("training", "seeds", [7]),
+        ("training", "validation_fraction", 0.2),
+        ("training", "mixtures", [{"mode": "few_shot", "real_per_label": 5}]),
         ("evaluation", "max_test_examples", 801),
     ],
 )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from llmsynth_core.results import results_table, to_markdown, wide_table
+from llmsynth_core.results import (
+    confusion_table,
+    per_class_table,
+    results_table,
+    summarise_seeds,
+    to_markdown,
+    wide_table,
+    with_ci,
+)
 
 
 def _metrics() -> pd.DataFrame:
@@ -86,3 +94,77 @@ def test_markdown_of_the_wide_table() -> None:
     assert len(lines) == 2 + len(wide)
     assert all(line.count("|") == len(wide.columns) + 1 for line in lines)
     assert "| ag_news | 1 | bert | 0.900 | 0.800 | 0.850 | 0.100 | 0.050 |" in lines
+
+
+def _runs_and_predictions() -> tuple[pd.DataFrame, pd.DataFrame]:
+    truth = [0, 1, 1, 0, 1, 0]
+    seeds = {1: [0, 1, 1, 0, 1, 0], 2: [0, 1, 0, 0, 1, 1]}  # perfect; 4 of 6 right
+    predictions = pd.DataFrame(
+        [
+            {
+                "task": "t",
+                "model": "m",
+                "source": "real",
+                "seed": seed,
+                "row": row,
+                "label_id": truth[row],
+                "pred_id": pred[row],
+            }
+            for seed, pred in seeds.items()
+            for row in range(len(truth))
+        ]
+    )
+    runs = pd.DataFrame(
+        [
+            {
+                "task": "t",
+                "subjectivity": 2,
+                "model": "m",
+                "source": "real",
+                "seed": seed,
+                "n_train": 10,
+                "n_test": 6,
+                "best_epoch": epoch,
+                "train_seconds": 1.0,
+                "label_names": ["no", "yes"],
+                "precision": p,
+                "recall": r,
+                "f1": f,
+                "support": [3, 3],
+                "confusion": c,
+            }
+            for seed, epoch, p, r, f, c in (
+                (1, 2, [1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [[3, 0], [0, 3]]),
+                (2, 3, [2 / 3, 2 / 3], [2 / 3, 2 / 3], [2 / 3, 2 / 3], [[2, 1], [1, 2]]),
+            )
+        ]
+    )
+    return runs, predictions
+
+
+def test_summarise_seeds_gives_mean_std_and_ci() -> None:
+    runs, predictions = _runs_and_predictions()
+    table = summarise_seeds(runs, predictions, draws=200)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["n_seeds"] == 2
+    assert row["accuracy"] == pytest.approx((1 + 4 / 6) / 2)
+    assert row["macro_f1"] == pytest.approx((1 + 2 / 3) / 2)
+    assert row["accuracy_std"] == pytest.approx(pd.Series([1, 4 / 6]).std())
+    assert row["accuracy_ci_low"] <= row["accuracy"] <= row["accuracy_ci_high"] <= 1.0
+    assert row["best_epoch"] == 2.5
+    cells = with_ci(table, "macro_f1")
+    assert cells.loc[0, "real"].startswith("0.833 ± 0.236 [")
+
+
+def test_per_class_and_confusion_tables() -> None:
+    runs, _ = _runs_and_predictions()
+    per_class = per_class_table(runs)
+    assert per_class["label"].tolist() == ["no", "yes"]
+    assert per_class["f1"].tolist() == pytest.approx([5 / 6, 5 / 6])
+    confusion = confusion_table(runs)
+    counts = {
+        (t, p): n
+        for t, p, n in zip(confusion["true"], confusion["pred"], confusion["count"], strict=True)
+    }
+    assert counts == {("no", "no"): 5, ("no", "yes"): 1, ("yes", "no"): 1, ("yes", "yes"): 5}

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from flows.pipeline import pipeline
 from llmsynth_core.report import SECTIONS
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, echo_responder
 from tests.flows.configs import small_config
 
 CHAT = "/v1/chat/completions"
+AG_NEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")
+
+
+def annotator_or_echo(kind: str, body: dict[str, Any]) -> Reply:
+    """Annotation prompts get a label picked by the request's seed; generation gets echo."""
+    prompt = str(body["messages"][-1]["content"]) if kind == "chat" else str(body["prompt"])
+    if "Answer with exactly one label name" in prompt:
+        return Reply(text=f"{AG_NEWS_LABELS[int(body['seed']) % 4]}.")
+    return echo_responder(kind, body)
 
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
     sample_dir: Path, tmp_path: Path
 ) -> None:
-    with FakeOpenAIServer(models=["fake-model"]) as server:
+    with FakeOpenAIServer(annotator_or_echo, models=["fake-model"]) as server:
         # financial_phrasebank: three labels, and agreement levels for the instance-level fits.
         config = small_config(server.base_url, tasks=("ag_news", "financial_phrasebank"))
         judgments = tmp_path / "pairs.csv"
@@ -29,7 +39,10 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
             + "ag_news,financial_phrasebank,ag_news\n" * 3
             + "financial_phrasebank,ag_news,financial_phrasebank\n"
         )
-        analysis = config.analysis.model_copy(update={"comparisons_file": str(judgments)})
+        # ag_news has no human agreement: a panel of 3 LLM annotators estimates it.
+        analysis = config.analysis.model_copy(
+            update={"comparisons_file": str(judgments), "annotator_panel": 3}
+        )
         config = config.model_copy(update={"analysis": analysis})
         run_dir = Path(pipeline(config, str(sample_dir), str(tmp_path)))
         first_calls = server.count(CHAT)
@@ -46,6 +59,16 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         expected_rows = {"ag_news": 4 * 3, "financial_phrasebank": 3 * 3}
         assert (synthetic["n_train"] == synthetic["task"].map(expected_rows)).all()
         assert "## Macro-F1" in (run_dir / "results.md").read_text()
+        assert (results["macro_f1_ci_low"] <= results["macro_f1"]).all()
+        assert (results["macro_f1"] <= results["macro_f1_ci_high"]).all()
+        # Per-epoch curves, per-class scores and a saved model for every training run.
+        curves = pd.read_parquet(run_dir / "curves.parquet")
+        assert len(curves) == 6 and curves["test_macro_f1"].between(0, 1).all()
+        per_class = pd.read_parquet(run_dir / "per_class.parquet")
+        assert len(per_class) == 3 * (4 + 3)  # sources x labels
+        cards = list((tmp_path / "artifacts" / "models").glob("*/README.md"))
+        assert len(cards) == 6
+        assert all((card.parent / "config.json").exists() for card in cards)
         diversity = pd.read_parquet(run_dir / "diversity.parquet")
         assert set(zip(diversity["task"], diversity["source"], strict=True)) == {
             (task, source)
@@ -58,13 +81,23 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         assert synthetic_rows["similarity_to_real"].between(-1, 1).all()
         assert diversity.loc[diversity["source"] == "real", "similarity_to_real"].isna().all()
         assert "## Diversity" in (run_dir / "results.md").read_text()
-        # Only financial_phrasebank has agreement levels: one fit per data source.
+        # financial_phrasebank has human agreement levels; ag_news gets the panel's estimate.
         fits = pd.read_parquet(run_dir / "agreement_fits.parquet")
-        assert set(fits["task"]) == {"financial_phrasebank"}
+        origin = fits.groupby("task")["agreement_source"].apply(set).to_dict()
+        assert origin == {"financial_phrasebank": {"human"}, "ag_news": {"llm-estimate"}}
         assert set(fits["source"]) == {"real", "zero_shot", "few_shot"}
         assert fits["r_squared"].between(0, 1).all()
+        annotation_calls = [
+            r for r in server.requests if "Answer with exactly one label" in json.dumps(r.body)
+        ]
+        assert len(annotation_calls) == 3 * 24  # k annotators x test instances
+        assert "not human annotator agreement" in (run_dir / "report.md").read_text()
         sweeps = pd.read_parquet(run_dir / "agreement_sweeps.parquet")
-        assert set(sweeps["threshold"]) <= {0.5, 0.66, 0.75, 1.0}
+        human = sweeps["agreement_source"] == "human"
+        assert set(sweeps.loc[human, "threshold"]) <= {0.5, 0.66, 0.75, 1.0}
+        # k = 3 annotators: the majority share is 1/3, 2/3 or 1.
+        estimated = set(sweeps.loc[~human, "threshold"].round(6))
+        assert estimated <= {round(1 / 3, 6), round(2 / 3, 6), 1.0}
         assert "## Accuracy vs annotator agreement" in (run_dir / "results.md").read_text()
         subjectivity = json.loads((run_dir / "subjectivity.json").read_text())
         strengths = subjectivity["bradley_terry"]
@@ -76,7 +109,11 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
             assert f"## {title}" in markdown
             assert title in page
         figures = {p.stem for p in (run_dir / "report-files").glob("*.png")}
-        assert {"diversity-remote-clique", "agreement-financial_phrasebank"} <= figures
+        assert {
+            "diversity-remote-clique",
+            "agreement-financial_phrasebank",
+            "agreement-ag_news",
+        } <= figures
         assert page.count("data:image/png;base64,") == len(figures)
         # 2 tasks x 2 modes x labels x per_label requests at least.
         assert first_calls >= (4 + 3) * 2 * 3

@@ -1,0 +1,90 @@
+"""What a classifier trains on: real, synthetic and mixed sets, the validation carve, and the
+checks that stop a bad training set before any model loads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from llmsynth_core.config import Mixture
+from llmsynth_core.errors import DataError
+from llmsynth_core.sampling import sample_per_label
+
+_SPACE = re.compile(r"\s+")
+
+
+def real_rows(
+    train: pd.DataFrame, labels: Sequence[str], per_label: int, seed: int
+) -> pd.DataFrame:
+    """A seeded, stratified subsample of the real training split: per_label rows per label."""
+    counts = dict.fromkeys(labels, per_label)
+    return sample_per_label(train, counts, seed)[["text", "label"]]
+
+
+def mixture_rows(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    mixture: Mixture,
+    labels: Sequence[str],
+    seed: int,
+) -> pd.DataFrame:
+    """A small real set plus synthetic rows of one mode (the study's augmentation setting)."""
+    real = real_rows(train, labels, mixture.real_per_label, seed)
+    if mixture.synthetic_per_label is not None:
+        synthetic = sample_per_label(
+            synthetic, dict.fromkeys(labels, mixture.synthetic_per_label), seed
+        )
+    return pd.concat([real, synthetic[["text", "label"]]], ignore_index=True)
+
+
+def carve_validation(
+    frame: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off round(fraction * n) rows of each label (seeded); a label keeps >= 1 train row."""
+    if fraction <= 0:
+        return frame.reset_index(drop=True), frame.iloc[:0]
+    held: list[int] = []
+    for _, group in frame.groupby("label", sort=True):
+        n = min(round(fraction * len(group)), len(group) - 1)
+        if n > 0:
+            held.extend(group.sample(n=n, random_state=seed).index.tolist())
+    validation = frame.loc[held]
+    return frame.drop(index=held).reset_index(drop=True), validation.reset_index(drop=True)
+
+
+def check_training_set(frame: pd.DataFrame, labels: Sequence[str], where: str) -> None:
+    """Raise a DataError naming the fix for empty texts, unknown labels or a single class."""
+    texts = frame["text"].astype(str).str.strip()
+    if frame.empty:
+        raise DataError(f"{where}: the training set is empty; generate or supply rows first")
+    empty = int((texts == "").sum())
+    if empty:
+        raise DataError(
+            f"{where}: {empty} training text(s) are empty; drop those rows (for synthetic "
+            "data, raise generation.min_chars so the quality gates reject them)"
+        )
+    unknown = sorted(set(frame["label"].astype(str)) - set(labels))
+    if unknown:
+        raise DataError(
+            f"{where}: training labels {unknown[:10]} are not in the task's label set "
+            f"{list(labels)}; fix the data or the task spec's labels"
+        )
+    present = sorted(set(frame["label"].astype(str)))
+    if len(present) < 2:
+        raise DataError(
+            f"{where}: the training set has a single class {present}; a classifier needs at "
+            "least two, so generate (or sample) rows for the other labels"
+        )
+
+
+def normalise_text(text: str) -> str:
+    """Case- and whitespace-insensitive form of a text, for leakage checks."""
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+def leaked(train_texts: Iterable[str], test_texts: Iterable[str]) -> int:
+    """How many test texts also occur (normalised) in the training texts."""
+    seen = {normalise_text(text) for text in train_texts}
+    return sum(normalise_text(text) in seen for text in test_texts)

@@ -1,0 +1,91 @@
+"""Training sets: real, mixed, the validation carve, and the checks before training."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from llmsynth_core.config import Mixture
+from llmsynth_core.errors import DataError
+from llmsynth_core.training_data import (
+    carve_validation,
+    check_training_set,
+    leaked,
+    mixture_rows,
+    real_rows,
+)
+
+LABELS = ["a", "b", "c"]
+
+
+def _frame(per_label: int, prefix: str = "real") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": [f"{prefix} {label} {i}" for label in LABELS for i in range(per_label)],
+            "label": [label for label in LABELS for _ in range(per_label)],
+        }
+    )
+
+
+def test_real_rows_are_a_seeded_stratified_sample() -> None:
+    train = _frame(20)
+    rows = real_rows(train, LABELS, 5, seed=1)
+    assert rows["label"].value_counts().to_dict() == {"a": 5, "b": 5, "c": 5}
+    assert rows.equals(real_rows(train, LABELS, 5, seed=1))
+    assert not rows.equals(real_rows(train, LABELS, 5, seed=2))
+
+
+@pytest.mark.parametrize(("synthetic_per_label", "expected_synthetic"), [(None, 8), (3, 3)])
+def test_mixture_adds_synthetic_rows_to_a_small_real_set(
+    synthetic_per_label: int | None, expected_synthetic: int
+) -> None:
+    mixture = Mixture(mode="few_shot", real_per_label=2, synthetic_per_label=synthetic_per_label)
+    rows = mixture_rows(_frame(20), _frame(8, "synthetic"), mixture, LABELS, seed=0)
+    real = rows["text"].str.startswith("real")
+    assert real.groupby(rows["label"]).sum().to_dict() == {"a": 2, "b": 2, "c": 2}
+    per_label = (~real).groupby(rows["label"]).sum().to_dict()
+    assert per_label == dict.fromkeys(LABELS, expected_synthetic)
+    assert mixture.name == f"few_shot+real2x{synthetic_per_label or 'all'}"
+
+
+def test_carve_validation_is_stratified_disjoint_and_seeded() -> None:
+    frame = _frame(10)
+    train, validation = carve_validation(frame, 0.2, seed=3)
+    assert validation["label"].value_counts().to_dict() == {"a": 2, "b": 2, "c": 2}
+    assert len(train) == 24
+    assert not set(train["text"]) & set(validation["text"])
+    again_train, again_validation = carve_validation(frame, 0.2, seed=3)
+    assert again_validation.equals(validation) and again_train.equals(train)
+
+
+def test_carve_validation_keeps_a_training_row_per_label_and_can_be_off() -> None:
+    frame = _frame(1)
+    train, validation = carve_validation(frame, 0.4, seed=0)
+    assert len(train) == 3 and validation.empty
+    train, validation = carve_validation(_frame(5), 0.0, seed=0)
+    assert len(train) == 15 and validation.empty
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"text": [], "label": []}), "empty"),
+        (pd.DataFrame({"text": ["ok", "  "], "label": ["a", "b"]}), "1 training text"),
+        (pd.DataFrame({"text": ["x", "y"], "label": ["a", "spam"]}), r"\['spam'\]"),
+        (pd.DataFrame({"text": ["x", "y"], "label": ["a", "a"]}), "single class"),
+    ],
+)
+def test_bad_training_sets_are_named(frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        check_training_set(frame, LABELS, "t/real")
+
+
+def test_good_training_set_passes() -> None:
+    check_training_set(_frame(2), LABELS, "t/real")
+
+
+def test_leaked_counts_test_texts_seen_in_training_up_to_case_and_spaces() -> None:
+    train = ["The cat sat.", "Dogs  bark", "unique"]
+    test = ["the cat sat.", "dogs bark", "new text", "THE CAT SAT."]
+    assert leaked(train, test) == 3
+    assert leaked(train, ["nothing shared"]) == 0

@@ -1,0 +1,58 @@
+"""The HTML report renders in headless Chromium (Debian's `chromium`) to a non-blank PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.report import write_report
+from tasks.screenshot import html_to_png
+
+
+@pytest.mark.slow
+def test_report_html_renders_to_png(tmp_path: Path) -> None:
+    rows = [("real", 0.9), ("zero_shot", 0.7), ("few_shot", 0.8)]
+    pd.DataFrame(
+        [
+            {
+                "task": "t",
+                "subjectivity": 1,
+                "model": "m",
+                "source": s,
+                "macro_f1": f,
+                "accuracy": f,
+            }
+            for s, f in rows
+        ]
+    ).to_parquet(tmp_path / "results.parquet")
+    pd.DataFrame(
+        [
+            {
+                "task": "t",
+                "model": "m",
+                "source": s,
+                "seed": 1,
+                "epoch": e,
+                "train_loss": 1.0 / e,
+                "validation_macro_f1": f * e / 3,
+                "test_macro_f1": f * e / 3,
+                "seconds": 1.0,
+            }
+            for s, f in rows
+            for e in (1, 2, 3)
+        ]
+    ).to_parquet(tmp_path / "curves.parquet")
+    _, page = write_report(tmp_path)
+    png = html_to_png(page, tmp_path / "report.png", width=1000, height=1600)
+
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[:2] == (1600, 1000)
+    # Text, tables and the curves figure: far from a blank page.
+    dark = (pixels[..., :3].mean(axis=2) < 0.5).mean()
+    assert 0.005 < dark < 0.5
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50
