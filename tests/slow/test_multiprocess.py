@@ -4,6 +4,7 @@ training through the train deployment, all on loopback."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -43,7 +44,7 @@ def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
         assert train["work_pool_name"] == "gpu-pool"
         assert train["work_queue_name"] == "training"
         assert train["state"]["type"] == "COMPLETED", stack.describe(train["id"])
-        assert any("epoch 1: loss" in line for line in stack.logs(train["id"])), (
+        assert any(re.search(r"epoch 1/\d+: loss", line) for line in stack.logs(train["id"])), (
             "per-epoch progress must reach the Prefect logs"
         )
 
@@ -89,6 +90,7 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
             str(stack.data_dir),
             output_dir,
             artifact_root(output_dir),
+            config.training.seeds[0],
         )
 
 
