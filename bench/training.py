@@ -77,8 +77,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=1,
-        help="rounds of both trainers, alternating which goes first; times are summed",
+        default=3,
+        help="rounds of both trainers with seeds seed, seed+1, ...; the order alternates, "
+        "times are summed and Macro-F1 averaged",
     )
     parser.add_argument(
         "--hf-sampling",
@@ -274,17 +275,20 @@ def run_rounds(
     model_dir: str, data: BenchData, config: TrainingConfig, args: argparse.Namespace
 ) -> list[RunResult]:
     """Both trainers `args.repeats` times, swapping the order each round so load drift hits both."""
-    runners: dict[str, Callable[[], RunResult]] = {
-        "llmsynth": lambda: run_llmsynth(model_dir, data, config, args.eval_batch_size),
-        "hf-trainer": lambda: run_hf(
-            model_dir, data, config, args.eval_batch_size, args.hf_sampling
+    runners: dict[str, Callable[[TrainingConfig], RunResult]] = {
+        "llmsynth": lambda cfg: run_llmsynth(model_dir, data, cfg, args.eval_batch_size),
+        "hf-trainer": lambda cfg: run_hf(
+            model_dir, data, cfg, args.eval_batch_size, args.hf_sampling
         ),
     }
     runs: dict[str, list[RunResult]] = {name: [] for name in runners}
     for round_index in range(args.repeats):
+        # Each round its own seed, the same for both: Macro-F1 is compared as a mean over
+        # seeds, not on one draw of the initialisation and batch order.
+        seeded = config.model_copy(update={"seeds": [args.seed + round_index]})
         order = list(runners) if round_index % 2 == 0 else list(reversed(runners))
         for name in order:
-            runs[name].append(runners[name]())
+            runs[name].append(runners[name](seeded))
     return [combine(results) for results in runs.values()]
 
 

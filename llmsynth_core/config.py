@@ -175,6 +175,13 @@ class TrainingConfig(_Stage):
         description="Share of each label's training rows held out (seeded) as a validation "
         "split for early stopping; 0 = no validation split.",
     )
+    min_validation_per_label: int = Field(
+        default=5,
+        ge=1,
+        description="Carve no validation split (and so stop no run early) when the fraction "
+        "would hold out fewer rows than this for some label: a handful of rows makes early "
+        "stopping a coin toss.",
+    )
     early_stopping_patience: int | None = Field(
         default=2,
         ge=1,
@@ -185,6 +192,11 @@ class TrainingConfig(_Stage):
         default_factory=list,
         description="Extra data sources that add synthetic rows to a small real set (the "
         "study's augmentation experiment), e.g. {mode: few_shot, real_per_label: 10}.",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="'auto' and 'bf16': bf16 autocast where the device computes bf16 natively "
+        "(CUDA with bf16, CPUs with AVX512-BF16/AMX), fp32 master weights; 'fp32': never.",
     )
     save_models: bool = Field(
         default=True,

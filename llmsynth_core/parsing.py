@@ -10,9 +10,17 @@ _PREAMBLE = re.compile(
     r"^(sure|okay|ok|certainly|of course|absolutely|here('s| is| are)|below is)\b[^\n]*?[:!.]\s*",
     re.IGNORECASE,
 )
+# Bumped whenever cleaning or judging changes, so stored generation artifacts are re-judged
+# (from the request cache: no call is repeated).
+GATES_VERSION = "gates@2"
+_FIELD = (
+    r"(article|text|review|tweet|message|sms|headline|sentence|comment|joke|example|output|"
+    r"story|post|title)s?"
+)
+# A field label, possibly after a few describing words: "Tweet:", "Example 2:", "Original
+# text:", "The world news article is:", "The new science and technology news articles:".
 _FIELD_PREFIX = re.compile(
-    r"^(article|text|review|tweet|message|sms|headline|sentence|comment|joke|example|output)"
-    r"(\s*\d+)?\s*:\s*",
+    rf"^(?:[\w/&'’-]+\s+){{0,6}}?{_FIELD}(\s*\d+)?(\s+(is|are|reads))?\s*:\s*",
     re.IGNORECASE,
 )
 _NUMBERING = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
@@ -41,7 +49,11 @@ def clean_completion(raw: str) -> str:
         if stripped == text:
             break
         text = stripped
-    text = _FIELD_PREFIX.sub("", text, count=1).strip()
+    for _ in range(3):  # "Articles: Example 1: ..."
+        stripped = _FIELD_PREFIX.sub("", text, count=1).strip()
+        if stripped == text:
+            break
+        text = stripped
     text = _NUMBERING.sub("", text, count=1).strip()
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # Batches are drawn from buckets this many batches wide, sorted by length inside each bucket,
 # so padding stays small while batch composition still varies between epochs.
 BUCKET_BATCHES = 50
+MIN_BUCKETS = 4
 # Standard BERT fine-tuning recipe (as in the transformers Trainer); not a TrainingConfig field.
 MAX_GRAD_NORM = 1.0
 
@@ -64,6 +65,7 @@ class TrainedClassifier:
     max_length: int
     best_epoch: int | None = None
     epochs_run: int = 0
+    precision: str = "auto"
 
     @property
     def n_labels(self) -> int:
@@ -95,7 +97,9 @@ class TrainedClassifier:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size].tolist()
                 batch = _collate(features, idx, self.tokenizer, self.device)
-                with _autocast(self.device):
+                # On CPU inference stays fp32, so scores match a plain `pipeline` on the saved
+                # model; bf16 pays off in training's backward pass.
+                with _autocast(self.device, "fp32" if self.device == "cpu" else self.precision):
                     logits = self.model(**batch).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         self.model.train(was_training)
@@ -184,7 +188,11 @@ def train_classifier(
         )
 
         classifier = TrainedClassifier(
-            model=model, tokenizer=tokenizer, device=run_device, max_length=config.max_length
+            model=model,
+            tokenizer=tokenizer,
+            device=run_device,
+            max_length=config.max_length,
+            precision=config.precision,
         )
         stopper = _EarlyStopping(config.early_stopping_patience if validation else None)
         model.train()
@@ -197,7 +205,7 @@ def train_classifier(
                 if step >= total_steps:
                     break
                 batch = _collate(features, idx, tokenizer, run_device)
-                with _autocast(run_device):
+                with _autocast(run_device, config.precision):
                     loss = model(**batch, labels=targets[idx].to(run_device)).loss
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
@@ -287,7 +295,10 @@ def length_grouped_batches(
     """Shuffled batches of indices whose members have similar lengths; every index once."""
     sizes = np.asarray(lengths)
     order = rng.permutation(len(sizes))
-    bucket = batch_size * bucket_batches
+    # At least MIN_BUCKETS buckets: one bucket holding everything would sort the whole set by
+    # length and give every epoch the same batches, which costs accuracy.
+    per_bucket = min(bucket_batches, max(1, math.ceil(len(sizes) / batch_size / MIN_BUCKETS)))
+    bucket = batch_size * per_bucket
     batches: list[list[int]] = []
     for start in range(0, len(order), bucket):
         chunk = order[start : start + bucket]
@@ -355,12 +366,30 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     ]
 
 
-def _autocast(device: str) -> contextlib.AbstractContextManager[Any]:
+def _autocast(device: str, precision: str = "auto") -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast where the hardware computes it natively (CUDA with bf16; CPUs with AVX512
+    BF16 or AMX, when precision is 'bf16' or 'auto'), else full fp32."""
+    if precision == "fp32" or not _native_bf16(device):
+        return contextlib.nullcontext()
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast(
+        device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16
+    )
+
+
+def _native_bf16(device: str) -> bool:
+    import torch
+
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_bf16_supported())
+    if device != "cpu":
+        return False
+    # Private probes, hence getattr: torch has no public "native CPU bf16" query.
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(
+        callable(getattr(torch.cpu, name, None)) and getattr(torch.cpu, name)() for name in probes
+    )
 
 
 @contextlib.contextmanager

@@ -40,16 +40,19 @@ def mixture_rows(
 
 
 def carve_validation(
-    frame: pd.DataFrame, fraction: float, seed: int
+    frame: pd.DataFrame, fraction: float, seed: int, min_per_label: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split off round(fraction * n) rows of each label (seeded); a label keeps >= 1 train row."""
+    """Split off round(fraction * n) rows of each label (seeded; a label keeps >= 1 training
+    row); no split at all when some label would get fewer than `min_per_label`."""
+    everything = frame.reset_index(drop=True), frame.iloc[:0]
     if fraction <= 0:
-        return frame.reset_index(drop=True), frame.iloc[:0]
+        return everything
     held: list[int] = []
     for _, group in frame.groupby("label", sort=True):
         n = min(round(fraction * len(group)), len(group) - 1)
-        if n > 0:
-            held.extend(group.sample(n=n, random_state=seed).index.tolist())
+        if n < min_per_label:
+            return everything
+        held.extend(group.sample(n=n, random_state=seed).index.tolist())
     validation = frame.loc[held]
     return frame.drop(index=held).reset_index(drop=True), validation.reset_index(drop=True)
 

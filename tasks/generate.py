@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, Mode
 from llmsynth_core.generation import generate_label
 from llmsynth_core.hashing import stable_hash
-from llmsynth_core.parsing import drop_counts
+from llmsynth_core.parsing import GATES_VERSION, drop_counts
 from llmsynth_core.prompts import Example, PromptContext
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
@@ -40,6 +40,7 @@ def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: 
             "mode": mode,
             "label": label,
             "columns": GENERATIONS.names,
+            "gates": GATES_VERSION,
         }
     )
 

@@ -151,7 +151,19 @@ def train_evaluate_task(
             overlap,
             len(test),
         )
-    train, validation = carve_validation(data, config.training.validation_fraction, seed)
+    training = config.training
+    train, validation = carve_validation(
+        data, training.validation_fraction, seed, training.min_validation_per_label
+    )
+    if training.validation_fraction > 0 and validation.empty:
+        logger.info(
+            "%s: no validation split (fewer than %d rows per label at validation_fraction "
+            "%.2f), so no early stopping; raise training.validation_fraction or "
+            "generation.per_label to get one",
+            where,
+            training.min_validation_per_label,
+            training.validation_fraction,
+        )
     model_dir = resolve_encoder(model_name)  # fails before training if not available offline
     _quiet_transformers()
     label_ids = {name: i for i, name in enumerate(spec.label_names)}

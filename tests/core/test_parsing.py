@@ -46,6 +46,13 @@ def _judge(
         ("“Curly quoted text”", "Curly quoted text"),
         ("'single quoted'", "single quoted"),
         ("  spread \n\n over\tlines  ", "spread over lines"),
+        # Field labels after a few describing words, seen from SmolLM2-135M.
+        ("The world news article is: Sudan talks resume.", "Sudan talks resume."),
+        ("Original text: Stocks fell.", "Stocks fell."),
+        (
+            "The new science and technology news articles: Example 1: Linux grows.",
+            "Linux grows.",
+        ),
     ],
 )
 def test_clean_completion_strips_wrappers(raw: str, clean: str) -> None:
@@ -60,6 +67,8 @@ def test_clean_completion_strips_wrappers(raw: str, clean: str) -> None:
         "Stocks: a primer on how markets work.",
         "10 reasons the market fell today.",
         "Markets fell 2.5% on Monday.",
+        "Breaking news: stocks fell.",
+        "Apple stock rises: investors cheer the text message feature.",
     ],
 )
 def test_clean_completion_leaves_ordinary_text_alone(text: str) -> None:

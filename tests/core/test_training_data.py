@@ -66,6 +66,14 @@ def test_carve_validation_keeps_a_training_row_per_label_and_can_be_off() -> Non
     assert len(train) == 15 and validation.empty
 
 
+def test_carve_validation_needs_enough_rows_per_label() -> None:
+    # 0.2 of 10 rows is 2 per label: below a minimum of 3, no validation split at all.
+    train, validation = carve_validation(_frame(10), 0.2, seed=0, min_per_label=3)
+    assert len(train) == 30 and validation.empty
+    train, validation = carve_validation(_frame(10), 0.2, seed=0, min_per_label=2)
+    assert len(validation) == 6
+
+
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
