@@ -131,21 +131,6 @@ def test_after_a_model_change_only_model_dependent_work_reruns(
     fs.rm(output.removeprefix("memory://").split("/")[0], recursive=True)
 
 
-def _events(resource_id: str, expect: int, timeout_s: float = 20.0) -> list[dict[str, Any]]:
-    """The server's events for a resource, oldest first, once `expect` arrived (or timeout)."""
-    EventsWorker.drain_all()
-    body = {"filter": {"event": {"name": [EVENT]}, "resource": {"id": [resource_id]}}}
-    url = f"{PREFECT_API_URL.value()}/events/filter"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        events: list[dict[str, Any]] = httpx.post(url, json=body, timeout=10).json()["events"]
-        if len(events) >= expect or time.monotonic() > deadline:
-            time.sleep(1.0)  # and nothing more arrives after it
-            events = httpx.post(url, json=body, timeout=10).json()["events"]
-            return sorted(events, key=lambda event: event["occurred"])
-        time.sleep(0.5)
-
-
 def test_an_endpoint_that_is_not_a_url_is_named() -> None:
     with pytest.raises(LlmsynthError, match="LLMSYNTH_LLM_ENDPOINT"):
         list_models("", "OPENAI_API_KEY")

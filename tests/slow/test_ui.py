@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tasks.screenshot import CHROMIUM_FLAGS
 from tests.slow.conftest import RunningStack
 from tests.slow.stack import REPO, poll
 
@@ -34,14 +35,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         "--disable-dev-shm-usage",
         "--window-size=1400,1000",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
