@@ -115,3 +115,15 @@ def agreement_analysis(
         columns=[*GROUP, "slope", "intercept", "r_squared", "rho", "rho_p_value", "thresholds"],
     )
     return sweep_frame, fit_frame
+
+
+HUMAN = "human"
+LLM_ESTIMATE = "llm-estimate"  # agreement_source of fits on the LLM annotator panel's estimate
+
+
+def uses_estimate(fits: pd.DataFrame, task: str | None = None) -> bool:
+    """Whether fits (of one task, if given) rest on the LLM panel's estimated agreement."""
+    if "agreement_source" not in fits:
+        return False
+    rows = fits if task is None else fits[fits["task"] == task]
+    return bool((rows["agreement_source"] == LLM_ESTIMATE).any())

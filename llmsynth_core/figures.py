@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmsynth_core.agreement import uses_estimate
+
 SOURCE_COLOURS = {"real": "#1b7837", "zero_shot": "#c2a5cf", "few_shot": "#762a83"}
 
 
@@ -76,11 +78,7 @@ def agreement_plot(sweeps: pd.DataFrame, fits: pd.DataFrame, task: str) -> bytes
                 color=colour,
                 label=f"fit R²={row['r_squared']:.2f}, ρ={row['rho']:.2f}",
             )
-    estimated = (
-        "agreement_source" in fits
-        and (fits.loc[fits["task"] == task, "agreement_source"] == "llm-estimate").any()
-    )
-    what = "LLM-estimated agreement" if estimated else "agreement"
+    what = "LLM-estimated agreement" if uses_estimate(fits, task) else "agreement"
     ax.set_title(f"{task}: accuracy on instances with {what} ≥ threshold")
     ax.set_xlabel("agreement threshold")
     ax.set_ylabel("accuracy")

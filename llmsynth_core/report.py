@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from llmsynth_core.agreement import uses_estimate
 from llmsynth_core.results import to_markdown, wide_table, with_ci
 
 SECTIONS = (
@@ -168,7 +169,7 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
             "with a linear fit (slope, R²) and Spearman's rho per data source."
         )
     )
-    if _estimated(run.agreement_fits):
+    if uses_estimate(run.agreement_fits):
         section.blocks.append(
             _text(
                 "Rows with agreement_source llm-estimate use agreement *estimated* by an LLM "
@@ -180,10 +181,6 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
     section.blocks += [_figure(key) for key in figures if key.startswith("agreement")]
     section.blocks.append(_table(run.agreement_sweeps))
     return section
-
-
-def _estimated(fits: pd.DataFrame) -> bool:
-    return "agreement_source" in fits and bool((fits["agreement_source"] == "llm-estimate").any())
 
 
 def _curves(run: RunData, figures: dict[str, bytes]) -> Section:

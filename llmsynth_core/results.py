@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -9,6 +11,7 @@ from llmsynth_core.uncertainty import interval_columns, seed_intervals
 
 SOURCE_ORDER = ["real", "zero_shot", "few_shot"]
 RUN_KEYS = ["task", "subjectivity", "model", "source"]
+WIDE_INDEX = ["task", "subjectivity", "model"]
 
 
 def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -25,13 +28,10 @@ def summarise_seeds(
     """One row per (task, model, source): mean and std over seeds, 95% bootstrap CIs (seeds and
     test instances resampled), and the means of the run sizes and times."""
     rows = []
+    by_run = dict(list(predictions.groupby(["task", "model", "source"], sort=False)))
     for keys, group in runs.groupby(RUN_KEYS, sort=False):
         key = dict(zip(RUN_KEYS, keys, strict=True))
-        mine = predictions[
-            (predictions["task"] == key["task"])
-            & (predictions["model"] == key["model"])
-            & (predictions["source"] == key["source"])
-        ].sort_values(["seed", "row"])
+        mine = by_run[(key["task"], key["model"], key["source"])].sort_values(["seed", "row"])
         by_seed = [part for _, part in mine.groupby("seed", sort=True)]
         truth = by_seed[0]["label_id"].to_numpy()
         intervals = seed_intervals(
@@ -73,9 +73,9 @@ def confusion_table(runs: pd.DataFrame) -> pd.DataFrame:
     for keys, group in runs.groupby(RUN_KEYS, sort=False):
         names = list(group["label_names"].iloc[0])
         total = np.stack([np.array([list(r) for r in m]) for m in group["confusion"]]).sum(axis=0)
+        key = dict(zip(RUN_KEYS, keys, strict=True))
         for i, true in enumerate(names):
             for j, pred in enumerate(names):
-                key = dict(zip(RUN_KEYS, keys, strict=True))
                 rows.append({**key, "true": true, "pred": pred, "count": int(total[i][j])})
     return pd.DataFrame(rows)
 
@@ -94,30 +94,28 @@ def with_ci(results: pd.DataFrame, metric: str) -> pd.DataFrame:
             )
         ]
     )
-    wide = cells.pivot_table(
-        index=["task", "subjectivity", "model"], columns="source", values="cell", aggfunc="first"
-    )
-    sources = [s for s in SOURCE_ORDER if s in wide.columns] + [
-        s for s in wide.columns if s not in SOURCE_ORDER
-    ]
-    wide = wide[sources]
-    wide.columns.name = None
-    return wide.reset_index().sort_values(["subjectivity", "task", "model"]).reset_index(drop=True)
+    return _by_source(cells, "cell", "first")
 
 
 def wide_table(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     """Task x source for one metric, plus the real-minus-source gap of each synthetic source."""
-    wide = metrics.pivot_table(
-        index=["task", "subjectivity", "model"], columns="source", values=metric, aggfunc="mean"
-    )
+    wide = _by_source(metrics, metric, "mean")
+    sources = [c for c in wide.columns if c not in WIDE_INDEX]
+    if "real" in sources:
+        for source in sources:
+            if source != "real":
+                wide[f"gap_{source}"] = wide["real"] - wide[source]
+    return wide
+
+
+def _by_source(frame: pd.DataFrame, values: str, aggfunc: Literal["mean", "first"]) -> pd.DataFrame:
+    """One row per task and model, one column per source (study order first), most objective
+    task first."""
+    wide = frame.pivot_table(index=WIDE_INDEX, columns="source", values=values, aggfunc=aggfunc)
     sources = [s for s in SOURCE_ORDER if s in wide.columns] + [
         s for s in wide.columns if s not in SOURCE_ORDER
     ]
     wide = wide[sources]
-    if "real" in wide.columns:
-        for source in sources:
-            if source != "real":
-                wide[f"gap_{source}"] = wide["real"] - wide[source]
     wide.columns.name = None
     return wide.reset_index().sort_values(["subjectivity", "task", "model"]).reset_index(drop=True)
 

@@ -13,7 +13,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from llmsynth_core.agreement import agreement_analysis
+from llmsynth_core.agreement import HUMAN, LLM_ESTIMATE, agreement_analysis
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
 from llmsynth_core.results import (
@@ -152,8 +152,8 @@ def _agreement_section(
     the LLM panel's estimate (labelled as such)."""
     minimum = config.analysis.min_instances_per_threshold
     human_sweeps, human_fits = agreement_analysis(predictions, minimum)
-    sweep_parts = [human_sweeps.assign(agreement_source="human")]
-    fit_parts = [human_fits.assign(agreement_source="human")]
+    sweep_parts = [human_sweeps.assign(agreement_source=HUMAN)]
+    fit_parts = [human_fits.assign(agreement_source=HUMAN)]
     if annotations:
         estimates = pd.concat([read_artifact(ref) for ref in annotations], ignore_index=True)
         unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
@@ -161,8 +161,8 @@ def _agreement_section(
             estimates[["task", "row", "agreement_estimate"]], on=["task", "row"], how="inner"
         ).rename(columns={"agreement_estimate": "agreement"})
         estimate_sweeps, estimate_fits = agreement_analysis(merged, minimum)
-        sweep_parts.append(estimate_sweeps.assign(agreement_source="llm-estimate"))
-        fit_parts.append(estimate_fits.assign(agreement_source="llm-estimate"))
+        sweep_parts.append(estimate_sweeps.assign(agreement_source=LLM_ESTIMATE))
+        fit_parts.append(estimate_fits.assign(agreement_source=LLM_ESTIMATE))
     sweeps = _stack(sweep_parts)
     fits = _stack(fit_parts)
     if sweeps.empty:
