@@ -74,6 +74,11 @@ class LLMConfig(_Stage):
     def is_embedded(self) -> bool:
         return self.endpoint == "embedded"
 
+    def reply_dict(self) -> dict[str, Any]:
+        """The settings that decide what the model replies: for cache keys. Where it is served,
+        the key's variable name and the prices do not."""
+        return self.model_dump(mode="json", exclude={"endpoint", "api_key_env", *PRICE_FIELDS})
+
 
 class GenerationConfig(_Stage):
     """How much synthetic data to make and how the study's prompting is applied."""

@@ -41,11 +41,10 @@ def annotate_task(
     analysis = config.analysis
     test = test_set(spec, config, Path(data_dir)).head(analysis.annotator_max_instances)
     texts = test["text"].astype(str).tolist()
-    unhashed = {"endpoint", "api_key_env", "input_price_per_mtok", "output_price_per_mtok"}
     key = stable_hash(
         {
             "task": spec.model_dump(mode="json"),
-            "llm": config.llm.model_dump(mode="json", exclude=unhashed),
+            "llm": config.llm.reply_dict(),
             "k": analysis.annotator_panel,
             "texts": stable_hash(texts),
             "prompt": ANNOTATION_PROMPT_VERSION,

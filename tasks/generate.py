@@ -31,11 +31,10 @@ def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: 
     Prices only fill `cost_usd` and are left out; the artifact's columns are in, so an artifact
     of an older schema is regenerated (from the request cache, at no cost) rather than misread.
     """
-    unhashed = {"endpoint", "api_key_env", *PRICE_FIELDS}
     return stable_hash(
         {
             "task": spec.model_dump(mode="json"),
-            "llm": config.llm.model_dump(mode="json", exclude=unhashed),
+            "llm": config.llm.reply_dict(),
             "generation": config.generation.model_dump(mode="json"),
             "mode": mode,
             "label": label,
