@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import wait
+from prefect.context import AsyncClientContext
 
 from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
 from llmsynth_core.config import ExperimentConfig
@@ -21,7 +24,12 @@ Generations = dict[tuple[str, str], list[ArtifactRef]]
 def generate_all(
     specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
 ) -> Generations:
-    """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode)."""
+    """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode).
+
+    A wave's chunks are task runs awaited together on one event loop (see
+    `generate_label_task`); the wave ends when all of them have, so a chunk still running when
+    another fails (a budget stop, a bad key) keeps every reply it is waiting for.
+    """
     logger = get_run_logger()
     root = store_root(output_dir)
     chunks = [
@@ -37,20 +45,29 @@ def generate_all(
         logger.info("generating with %s at %s", config.llm.model, base_url)
         wave = config.runtime.parallel_chunks
         for start in range(0, len(chunks), wave):
-            futures = [
-                (
-                    spec.id,
-                    mode,
-                    generate_label_task.submit(spec, config, mode, label, data_dir, root, base_url),
-                )
-                for spec, mode, label in chunks[start : start + wave]
+            batch = chunks[start : start + wave]
+            calls = [
+                generate_label_task(spec, config, mode, label, data_dir, root, base_url)
+                for spec, mode, label in batch
             ]
-            # Let the whole wave finish before raising (a budget stop, a bad key), so a chunk
-            # still running keeps every reply it is waiting for.
-            wait([future for _, _, future in futures])
-            for task_id, mode, future in futures:
-                generations.setdefault((task_id, mode), []).append(future.result())
+            for (spec, mode, _), ref in zip(batch, _await_all(calls), strict=True):
+                generations.setdefault((spec.id, mode), []).append(ref)
     return generations
+
+
+def _await_all(calls: list[Coroutine[Any, Any, ArtifactRef]]) -> list[ArtifactRef]:
+    """Run the task calls concurrently to the end; then raise the first failure, if any."""
+
+    async def gather() -> list[ArtifactRef | BaseException]:
+        # One Prefect API client for the wave's task runs; each would otherwise open its own.
+        async with AsyncClientContext.get_or_create():
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(gather())
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
 
 
 @flow(name="generate", log_prints=True)

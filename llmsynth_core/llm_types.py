@@ -48,18 +48,24 @@ class LLMRequest(BaseModel):
 
     def prompt_hash(self) -> str:
         """The rendered prompt alone (messages or completion prompt), without sampling settings."""
+        return self._prompt_hash
+
+    # Computed once per request: the cache, the row and the manifest all ask for them.
+    @cached_property
+    def _hash(self) -> str:
+        return stable_hash(self.model_dump(mode="json"), length=32)
+
+    @cached_property
+    def _prompt_hash(self) -> str:
         return stable_hash(
             [m.model_dump() for m in self.messages] if self.messages else self.prompt
         )
 
-    @cached_property
-    def _hash(self) -> str:
-        # Computed once per request: the cache, the row and the manifest all ask for it.
-        return stable_hash(self.model_dump(mode="json"), length=32)
-
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)
-        copy.__dict__.pop("_hash", None)  # a copy with other fields must not keep our hash
+        # A copy with other fields must not keep our hashes.
+        copy.__dict__.pop("_hash", None)
+        copy.__dict__.pop("_prompt_hash", None)
         return copy
 
 

@@ -12,7 +12,7 @@ _PREAMBLE = re.compile(
 )
 # Bumped whenever cleaning or judging changes, so stored generation artifacts are re-judged
 # (from the request cache: no call is repeated).
-GATES_VERSION = "gates@2"
+GATES_VERSION = "gates@3"  # 3: near-duplicate MinHash on CRC-32 shingle hashes
 _FIELD = (
     r"(article|text|review|tweet|message|sms|headline|sentence|comment|joke|example|output|"
     r"story|post|title)s?"

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
+import httpx
 import openai
 from openai.types import Completion
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion
 
 from llmsynth_core.errors import GenerationError
-from llmsynth_core.llm_types import ChatMessage, LLMRequest, LLMResponse
+from llmsynth_core.llm_types import LLMRequest, LLMResponse
 
 T = TypeVar("T")
 
@@ -71,12 +74,33 @@ def backoff_s(attempt: int, base_s: float, max_s: float, rng: random.Random) -> 
     return rng.uniform(0.0, min(max_s, base_s * (2**attempt)))
 
 
-def _chat_message(message: ChatMessage) -> ChatCompletionMessageParam:
-    if message.role == "system":
-        return {"role": "system", "content": message.content}
-    if message.role == "user":
-        return {"role": "user", "content": message.content}
-    return {"role": "assistant", "content": message.content}
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default certificate verification context, built once per process.
+
+    Loading the CA bundle costs about 0.1 s per client; a run with many label chunks, or a rerun
+    served from the cache, paid it once per chunk.
+    """
+    return httpx.create_ssl_context()
+
+
+def _body(request: LLMRequest) -> dict[str, object]:
+    """The JSON body of a request; unset seed and stop are left out, not sent as null."""
+    body: dict[str, object] = {
+        "model": request.model,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+    }
+    if request.style == "chat":
+        body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+    else:
+        body["prompt"] = request.prompt or ""
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.stop:
+        body["stop"] = list(request.stop)
+    return body
 
 
 def _response_from_chat(result: object, request: LLMRequest, latency_s: float) -> LLMResponse:
@@ -159,6 +183,7 @@ class LLMClient:
             api_key=api_key if api_key is not None else NO_KEY_PLACEHOLDER,
             timeout=timeout_s,
             max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context()),
         )
 
     async def __aenter__(self) -> LLMClient:
@@ -192,30 +217,20 @@ class LLMClient:
         """Model ids the endpoint serves (GET /models)."""
         return await self._with_retries("listing models", None, self._models)
 
+    # Both post the body we build through the SDK's documented low-level `post`: the same client,
+    # transport, timeouts and error types as `chat.completions.create`, without `create`
+    # re-walking its typed parameters on every call (a quarter of the client's CPU per request,
+    # measured with bench/generation.py).
     async def _chat(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
-        result = await self._client.chat.completions.create(
-            model=request.model,
-            messages=[_chat_message(m) for m in request.messages],
-            temperature=request.temperature,
-            top_p=request.top_p,
-            max_tokens=request.max_tokens,
-            seed=request.seed,
-            stop=list(request.stop) or None,
+        result = await self._client.post(
+            "/chat/completions", cast_to=ChatCompletion, body=_body(request)
         )
         return _response_from_chat(result, request, time.perf_counter() - started)
 
     async def _text(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
-        result = await self._client.completions.create(
-            model=request.model,
-            prompt=request.prompt or "",
-            temperature=request.temperature,
-            top_p=request.top_p,
-            max_tokens=request.max_tokens,
-            seed=request.seed,
-            stop=list(request.stop) or None,
-        )
+        result = await self._client.post("/completions", cast_to=Completion, body=_body(request))
         return _response_from_completion(result, request, time.perf_counter() - started)
 
     async def _models(self) -> list[str]:

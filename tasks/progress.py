@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import threading
 import time
@@ -23,6 +25,7 @@ from rich.progress import (
 )
 
 _ARTIFACT_INTERVAL_S = 2.0
+_log = logging.getLogger(__name__)
 
 
 class Reporter:
@@ -82,6 +85,7 @@ class ProgressArtifact:
         self.name = name
         self._id: UUID | None = None
         self._last = 0.0
+        self._sending: set[asyncio.Task[object]] = set()
         if prefect.runtime.flow_run.id:
             # Artifact keys allow lowercase letters, digits and dashes only.
             key = re.sub(r"[^a-z0-9-]+", "-", key.lower()).strip("-")
@@ -92,7 +96,26 @@ class ProgressArtifact:
         # Each update is an API call: at most one per interval, and always the final one.
         now = time.monotonic()
         due = final or done >= total or now - self._last >= _ARTIFACT_INTERVAL_S
-        if self._id is not None and due:
-            self._last = now
-            percent = 100.0 * min(done, total) / max(total, 1)
-            update_progress_artifact(self._id, percent, _sync=True)  # type: ignore[call-arg]
+        if self._id is None or not due:
+            return
+        self._last = now
+        percent = 100.0 * min(done, total) / max(total, 1)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _send(self._id, percent)
+            return
+        # On an event loop a blocking API call would stall every request in flight: send it from
+        # a worker thread (asyncio.run waits for those before it returns).
+        sending = loop.create_task(asyncio.to_thread(_send, self._id, percent))
+        self._sending.add(sending)
+        sending.add_done_callback(self._sent)
+
+    def _sent(self, sending: asyncio.Task[object]) -> None:
+        self._sending.discard(sending)
+        if not sending.cancelled() and sending.exception() is not None:
+            _log.warning("progress artifact %s not updated: %s", self.name, sending.exception())
+
+
+def _send(artifact_id: UUID, percent: float) -> None:
+    update_progress_artifact(artifact_id, percent, _sync=True)  # type: ignore[call-arg]

@@ -5,7 +5,13 @@ import random
 import pytest
 
 from llmsynth_core.config import GenerationConfig
-from llmsynth_core.dedup import NearDuplicateIndex, containment, jaccard, shingles
+from llmsynth_core.dedup import (
+    NearDuplicateIndex,
+    containment,
+    jaccard,
+    lsh_bands,
+    shingles,
+)
 from llmsynth_core.gates import QualityGates
 
 BASE = "The central bank raised interest rates by half a point on Tuesday to fight inflation."
@@ -45,6 +51,33 @@ def test_index_confirms_candidates_with_exact_jaccard() -> None:
         index.add(fingerprint)
     assert found == 0
     assert len(index) == 2000
+
+
+def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures() -> None:
+    """Our band dicts stand in for `MinHashLSH`; they must propose exactly what it would."""
+    import zlib
+
+    from datasketch import MinHash, MinHashLSH
+
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(5)]  # a tiny vocabulary: many shared bands
+    texts = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(300)]
+    index = NearDuplicateIndex(threshold=0.5)
+    bands, rows = lsh_bands(0.3)
+    lsh = MinHashLSH(num_perm=64, params=(bands, rows))
+    proposed = 0
+    for position, text in enumerate(texts):
+        minhash = MinHash(num_perm=64, seed=1, hashfunc=zlib.crc32, scheme="affine32")
+        minhash.update_batch([s.encode("utf-8") for s in shingles(text)])
+        fingerprint = index.fingerprint(text)
+        expected = {int(key) for key in lsh.query(minhash)}
+        assert index.candidates(fingerprint) == expected
+        proposed += len(expected)
+        lsh.insert(str(position), minhash)
+        index.add(fingerprint)
+    assert 200 < proposed < 300 * 299 // 4, (
+        "too few or too many candidates for the comparison to mean anything"
+    )
 
 
 def _gates(**overrides: object) -> QualityGates:

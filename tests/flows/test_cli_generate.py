@@ -8,6 +8,7 @@ log handler, set up during the first flow run, would keep writing to the closed 
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def test_generate_prints_volume_and_export_writes_a_loadable_dataset(
 ) -> None:
     from datasets import load_from_disk
 
+    started = datetime.now(UTC)
     with FakeOpenAIServer() as server:
         config = _config_file(tmp_path, server.base_url)
         args = ["generate", "--config", str(config), "--data-dir", str(sample_dir)]
@@ -49,6 +51,12 @@ def test_generate_prints_volume_and_export_writes_a_loadable_dataset(
         output = _cli(args, monkeypatch)
     assert "generation volume" in output
     assert "2/2" in output
+    # The flow run's page shows one progress artifact per label chunk, each finished.
+    assert _progress_since(started) == {
+        f"generate-tweet-irony-{mode}-{label}": 100.0
+        for mode in ("zero-shot", "few-shot")
+        for label in ("irony", "non-irony")
+    }
     dataset = load_from_disk(str(tmp_path / "hf"))
     assert sorted(dataset) == ["tweet_irony.few_shot", "tweet_irony.zero_shot"]
     zero = dataset["tweet_irony.zero_shot"]
@@ -59,6 +67,21 @@ def test_generate_prints_volume_and_export_writes_a_loadable_dataset(
     run_dir = next((tmp_path / "out" / "runs").iterdir())
     again = _cli(["export", str(run_dir), "--out", str(tmp_path / "hf2")], monkeypatch)
     assert "tweet_irony.few_shot: 4 rows" in again
+
+
+def _progress_since(started: datetime) -> dict[str, float]:
+    """Latest value of each progress artifact created since `started`, by key."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
+
+    only_progress = ArtifactFilter(type=ArtifactFilterType(any_=["progress"]))
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=only_progress)
+    return {
+        str(artifact.key): float(artifact.data)  # type: ignore[arg-type]
+        for artifact in sorted(artifacts, key=lambda a: a.created or started)
+        if artifact.created is not None and artifact.created >= started
+    }
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -6,6 +6,7 @@ experiment config as JSON), `mode`, `label`, `data_dir`, `store_root` and `base_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -20,14 +21,16 @@ def main(args_path: str) -> None:
     config = ExperimentConfig.model_validate(args["config"])
     (spec,) = select_tasks(load_registry(), config.tasks)
     # `.fn` is the undecorated function: no Prefect run, just the work.
-    generate_label_task.fn(
-        spec,
-        config,
-        args["mode"],
-        args["label"],
-        args["data_dir"],
-        args["store_root"],
-        args["base_url"],
+    asyncio.run(
+        generate_label_task.fn(
+            spec,
+            config,
+            args["mode"],
+            args["label"],
+            args["data_dir"],
+            args["store_root"],
+            args["base_url"],
+        )
     )
 
 

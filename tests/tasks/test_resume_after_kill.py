@@ -6,6 +6,7 @@ the request cache holds some replies; the chunk is then run again in this proces
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -123,8 +124,10 @@ def test_killed_chunk_resumes_without_resending_answered_requests(
         answered = set(before[:stored])
 
         server.clear()
-        ref = generate_label_task.fn(
-            spec, config, mode, label, str(sample_dir), str(store_root), server.base_url
+        ref = asyncio.run(
+            generate_label_task.fn(
+                spec, config, mode, label, str(sample_dir), str(store_root), server.base_url
+            )
         )
         resent = _bodies(server)
 
