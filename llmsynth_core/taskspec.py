@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 from pathlib import Path
 from typing import Literal
@@ -169,9 +170,13 @@ def parse_task_spec(raw: object, source: str) -> TaskSpec:
 
 
 def load_task_spec(path: Path) -> TaskSpec:
-    with path.open(encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    spec = parse_task_spec(raw, str(path))
+    """The spec in `path`; YAML parsing and validation run once per distinct file content."""
+    return _parse_task_file(path, path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_task_file(path: Path, text: str) -> TaskSpec:
+    spec = parse_task_spec(yaml.safe_load(text), str(path))
     if spec.id != path.stem:
         raise ConfigError(f"{path}: id {spec.id!r} must match the file name {path.stem!r}")
     return spec

@@ -252,3 +252,13 @@ def test_select_tasks_keeps_order_and_names_unknown_ids(registry: dict[str, Any]
     message = str(info.value)
     assert "'agnews'" in message and "'tweet_ironyy'" in message
     assert "['agnews', 'tweet_ironyy']" in message
+
+
+def test_an_edited_spec_file_is_read_again(tmp_path: Path) -> None:
+    raw = _builtin_raw()
+    raw["id"] = "edited_task"
+    path = _write(tmp_path, raw)
+    assert load_task_spec(path).name == raw["name"]
+    raw["name"] = raw["name"][::-1]  # same length, same directory entry: only the content differs
+    _write(tmp_path, raw)
+    assert load_task_spec(path).name == raw["name"]

@@ -59,9 +59,11 @@ class Stack:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(self.port),
-            # Workers poll often so the test does not wait out the default 10 s.
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
+            # Workers poll more often than the default 10 s so the tests do not wait it out, but
+            # not every second: each poll writes to the server's SQLite, and a write that lands
+            # inside another request's transaction makes that request fail with 503.
+            "PREFECT_WORKER_QUERY_SECONDS": "3",
+            "PREFECT_WORKER_HEARTBEAT_SECONDS": "10",
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOCAL_STORAGE_PATH": str(self.root / "results"),
             "PYTHONPATH": str(REPO),
