@@ -24,22 +24,20 @@ def _failing(first: BaseException) -> int:
     return len(CALLS)
 
 
-@task(
+RETRIED = task(
     retries=2,
     retry_delay_seconds=0,
     retry_condition_fn=transport_failures_only,
     cache_policy=NO_CACHE,
 )
+
+
+@RETRIED
 def sync_step(first: BaseException) -> int:
     return _failing(first)
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=0,
-    retry_condition_fn=transport_failures_only,
-    cache_policy=NO_CACHE,
-)
+@RETRIED
 async def async_step(first: BaseException) -> int:
     await asyncio.sleep(0)
     return _failing(first)
