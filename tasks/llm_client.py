@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -104,34 +104,35 @@ def _body(request: LLMRequest) -> dict[str, object]:
 
 
 def _response_from_chat(result: object, request: LLMRequest, latency_s: float) -> LLMResponse:
-    # A non-JSON content type makes the SDK hand back a plain str instead of a model.
-    if not isinstance(result, ChatCompletion):
-        raise _MalformedReply(f"expected a chat.completion object, got {type(result).__name__}")
-    try:
-        choice = result.choices[0]
-        message = choice.message
-        text = message.content or message.refusal or ""
-        usage = result.usage
-        return LLMResponse(
-            text=text,
-            finish_reason=choice.finish_reason,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            latency_s=latency_s,
-            model=result.model or request.model,
-        )
-    except (AttributeError, IndexError, TypeError, ValueError) as exc:
-        raise _MalformedReply(f"chat.completion without a usable choice ({exc})") from exc
+    def text(choice: Any) -> str:
+        return choice.message.content or choice.message.refusal or ""
+
+    return _response(result, ChatCompletion, "chat.completion", text, request, latency_s)
 
 
 def _response_from_completion(result: object, request: LLMRequest, latency_s: float) -> LLMResponse:
-    if not isinstance(result, Completion):
-        raise _MalformedReply(f"expected a text_completion object, got {type(result).__name__}")
+    def text(choice: Any) -> str:
+        return choice.text or ""
+
+    return _response(result, Completion, "text_completion", text, request, latency_s)
+
+
+def _response(
+    result: object,
+    expected: type[ChatCompletion | Completion],
+    kind: str,
+    text_of: Callable[[Any], str],
+    request: LLMRequest,
+    latency_s: float,
+) -> LLMResponse:
+    # A non-JSON content type makes the SDK hand back a plain str instead of a model.
+    if not isinstance(result, expected):
+        raise _MalformedReply(f"expected a {kind} object, got {type(result).__name__}")
     try:
         choice = result.choices[0]
         usage = result.usage
         return LLMResponse(
-            text=choice.text or "",
+            text=text_of(choice),
             finish_reason=choice.finish_reason,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
@@ -139,7 +140,7 @@ def _response_from_completion(result: object, request: LLMRequest, latency_s: fl
             model=result.model or request.model,
         )
     except (AttributeError, IndexError, TypeError, ValueError) as exc:
-        raise _MalformedReply(f"text_completion without a usable choice ({exc})") from exc
+        raise _MalformedReply(f"{kind} without a usable choice ({exc})") from exc
 
 
 class LLMClient:
