@@ -84,7 +84,7 @@ async def generate_label_task(
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
     rows = await _generate(ctx, config, store, base_url, ledger, progress)
     frame = pd.DataFrame(rows)
-    progress.update(int(frame["accepted"].sum()), config.generation.per_label, final=True)
+    await progress.finish(int(frame["accepted"].sum()), config.generation.per_label)
     manifest = {
         "stage": "generation",
         "task": spec.id,

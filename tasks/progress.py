@@ -88,7 +88,8 @@ class ProgressArtifact:
         self.name = name
         self._id: UUID | None = None
         self._last = 0.0
-        self._sending: set[asyncio.Task[object]] = set()
+        self._pending: float | None = None
+        self._sender: asyncio.Task[None] | None = None
         if prefect.runtime.flow_run.id:
             # Artifact keys allow lowercase letters, digits and dashes only.
             key = re.sub(r"[^a-z0-9-]+", "-", key.lower()).strip("-")
@@ -108,16 +109,26 @@ class ProgressArtifact:
         except RuntimeError:
             _send(self._id, percent)
             return
-        # On an event loop a blocking API call would stall every request in flight: send it from
-        # a worker thread (asyncio.run waits for those before it returns).
-        sending = loop.create_task(asyncio.to_thread(_send, self._id, percent))
-        self._sending.add(sending)
-        sending.add_done_callback(self._sent)
+        # On an event loop a blocking API call would stall every request in flight: one sender
+        # task sends from a worker thread, one value at a time, so the server gets them in order
+        # (the latest value replaces one still waiting).
+        self._pending = percent
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._drain(self._id))
 
-    def _sent(self, sending: asyncio.Task[object]) -> None:
-        self._sending.discard(sending)
-        if not sending.cancelled() and sending.exception() is not None:
-            _log.warning("progress artifact %s not updated: %s", self.name, sending.exception())
+    async def finish(self, done: int, total: int) -> None:
+        """Send the final value and wait until the server has every update."""
+        self.update(done, total, final=True)
+        if self._sender is not None:
+            await self._sender
+
+    async def _drain(self, artifact_id: UUID) -> None:
+        while self._pending is not None:
+            percent, self._pending = self._pending, None
+            try:
+                await asyncio.to_thread(_send, artifact_id, percent)
+            except Exception as exc:  # progress display must never fail the generation
+                _log.warning("progress artifact %s not updated: %s", self.name, exc)
 
 
 def _send(artifact_id: UUID, percent: float) -> None:
