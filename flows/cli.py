@@ -313,8 +313,9 @@ def estimate_command(
     console.print(_estimate_table(experiment, result))
     console.print(f"about [bold]{result.hours:,.2f} h[/] of generation, paced by {pace}")
     console.print(
-        f"An upper bound per request (replies at llm.max_tokens={llm.max_tokens}, tokens as "
-        f"characters / 4) times {EXPECTED_ATTEMPTS:g} requests per accepted example, at "
+        f"An upper bound per request (replies at llm.max_tokens={llm.max_tokens} or a task "
+        "spec's own prompts.max_tokens, tokens as characters / 4) times "
+        f"{EXPECTED_ATTEMPTS:g} requests per accepted example, at "
         f"${llm.input_price_per_mtok:g} in and ${llm.output_price_per_mtok:g} out per million "
         "tokens (llm.input_price_per_mtok, llm.output_price_per_mtok).",
         highlight=False,

@@ -3,8 +3,8 @@
 The up-front estimate renders real prompts with `plan_request` and counts tokens as
 characters / 4, the usual rule of thumb for English with GPT-style tokenizers; no tokenizer
 is loaded, so it works offline for any model. It is an upper bound per request (every reply
-is assumed to run to `max_tokens`, every few-shot example to `few_shot_max_chars`) times an
-expected number of attempts per accepted example.
+is assumed to run to the task's effective `max_tokens`, every few-shot example to
+`few_shot_max_chars`) times an expected number of attempts per accepted example.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from llmsynth_core.config import ExperimentConfig, GenerationConfig, LLMConfig, Mode
+from llmsynth_core.lengths import effective_max_tokens
 from llmsynth_core.llm_types import LLMRequest
 from llmsynth_core.prompts import Example, PromptContext, Turn, last_user_message, plan_request
 from llmsynth_core.taskspec import TaskSpec
@@ -121,7 +122,7 @@ def _line(config: ExperimentConfig, spec: TaskSpec, mode: Mode, attempts: float)
         ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
         input_tokens += round(mean_prompt_tokens(ctx, per_label) * per_label)
     requests = per_label * len(spec.labels)
-    output_tokens = requests * config.llm.max_tokens
+    output_tokens = requests * effective_max_tokens(spec, config.llm)
     return LineEstimate(
         task=spec.id,
         mode=mode,
@@ -137,7 +138,7 @@ def mean_prompt_tokens(ctx: PromptContext, requests: int) -> float:
     """Mean prompt size of a label's first requests: one whole conversation when chained."""
     chained = ctx.mode == "zero_shot" and ctx.llm.prompt_style == "chat"
     count = min(requests, ctx.generation.conversation_length if chained else _SAMPLED_REQUESTS)
-    reply = _filler(ctx.llm.max_tokens * CHARS_PER_TOKEN)
+    reply = _filler(effective_max_tokens(ctx.spec, ctx.llm) * CHARS_PER_TOKEN)
     history: list[Turn] = []
     sizes = []
     for index in range(count):

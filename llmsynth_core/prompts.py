@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llmsynth_core.config import GenerationConfig, LLMConfig, Mode
+from llmsynth_core.lengths import effective_max_tokens
 from llmsynth_core.llm_types import ChatMessage, LLMRequest
 from llmsynth_core.sampling import draw, request_rng
 from llmsynth_core.taskspec import TaskSpec
@@ -117,7 +118,7 @@ def _request(
         prompt=prompt,
         temperature=ctx.llm.temperature,
         top_p=ctx.llm.top_p,
-        max_tokens=ctx.llm.max_tokens,
+        max_tokens=effective_max_tokens(ctx.spec, ctx.llm),
         seed=seed,
         stop=tuple(ctx.spec.prompts.completion.stop) if completion else (),
         prompt_version=f"{ctx.spec.id}@{ctx.spec.prompts.version}",

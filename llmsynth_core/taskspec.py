@@ -5,10 +5,19 @@ from __future__ import annotations
 import functools
 import string
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from llmsynth_core.errors import ConfigError
 
@@ -97,6 +106,22 @@ class PromptSpec(_Frozen):
     completion: CompletionPrompts
     styles: list[str] = Field(min_length=1)
     lengths: list[str] = Field(min_length=1)
+    max_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        le=4096,
+        description="This task's reply limit, in place of llm.max_tokens (null: llm.max_tokens); "
+        "for tasks whose length slots ask for more words than that allows.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_max_tokens(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Cache keys hash spec dumps: a spec without its own max_tokens dumps exactly as it did
+        # before the field existed, so its generation, training and annotation keys stay put.
+        data: dict[str, Any] = handler(self)
+        if self.max_tokens is None:
+            data.pop("max_tokens", None)
+        return data
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> PromptSpec:

@@ -141,6 +141,13 @@ def test_totals_sum_the_lines_over_tasks_and_modes() -> None:
     assert result.usd == pytest.approx((result.input_tokens + result.output_tokens) / 1e6)
 
 
+def test_replies_are_counted_at_the_tasks_own_max_tokens() -> None:
+    spec = _spec()
+    own = spec.model_copy(update={"prompts": spec.prompts.model_copy(update={"max_tokens": 50})})
+    result = estimate(_config(generation={"modes": ["zero_shot"]}), [spec, own])
+    assert [line.output_tokens for line in result.lines] == [12 * 8, 12 * 50]
+
+
 def test_hours_follow_the_slowest_limit() -> None:
     spec = _spec()
     # 12 requests of 3 s each, 2 in flight per chunk, 2 chunks (labels) at once: 9 s.

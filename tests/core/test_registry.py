@@ -229,6 +229,19 @@ def test_duplicate_labels_name_the_label(tmp_path: Path) -> None:
     assert "remove the repeated ['Sports']" in message
 
 
+def test_a_spec_sets_its_own_max_tokens_within_bounds(tmp_path: Path) -> None:
+    raw = _builtin_raw()
+    raw["id"] = "long_news"
+    raw["prompts"]["max_tokens"] = 300
+    _write(tmp_path, raw)
+    assert load_registry([tmp_path])["long_news"].prompts.max_tokens == 300
+
+    raw["prompts"]["max_tokens"] = 4
+    _write(tmp_path, raw)
+    with pytest.raises(ConfigError, match=r"prompts\.max_tokens"):
+        load_registry([tmp_path])
+
+
 def test_id_must_match_file_name(tmp_path: Path) -> None:
     raw = _builtin_raw()
     raw["id"] = "news_copy"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.config import ExperimentConfig, load_experiment, preset_path
+from llmsynth_core.hashing import stable_hash
+from llmsynth_core.prompts import PromptContext, plan_request
 from llmsynth_core.registry import load_registry
 from tasks.generate import generation_key
 
@@ -24,3 +26,21 @@ def test_prices_endpoint_and_key_name_do_not_move_artifacts() -> None:
     )
     assert generation_key(spec, moved, "zero_shot", "irony") == base
     assert generation_key(spec, _config(temperature=0.5), "zero_shot", "irony") != base
+
+
+def test_a_spec_without_its_own_max_tokens_keeps_its_keys() -> None:
+    """Specs gained an optional prompts.max_tokens; one that does not set it must dump, and so
+    key its generations, training and annotations, exactly as before the field existed."""
+    # Golden values computed on the code before the field existed (commit 1dbcd5f). The
+    # generation key also moves with GATES_VERSION, the generations schema and the quick
+    # preset's llm and generation settings; recompute it if one of those changes on purpose.
+    spec = load_registry()["tweet_irony"]
+    config = load_experiment(preset_path("quick"))
+    assert stable_hash(spec.model_dump(mode="json")) == "52ed54480e2005f8"
+    assert generation_key(spec, config, "zero_shot", "non_irony") == "1491b2a39d883566"
+    ctx = PromptContext(spec, config.llm, config.generation, "zero_shot", "non_irony")
+    assert plan_request(ctx, 0).request.request_hash() == "c484642de7575d5e031b18d9be51fbc7"
+
+    own = spec.model_copy(update={"prompts": spec.prompts.model_copy(update={"max_tokens": 64})})
+    assert own.model_dump(mode="json")["prompts"]["max_tokens"] == 64
+    assert generation_key(own, config, "zero_shot", "non_irony") != "1491b2a39d883566"

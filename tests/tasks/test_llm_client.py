@@ -13,8 +13,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from llmsynth_core.config import load_experiment, preset_path
 from llmsynth_core.errors import GenerationError
 from llmsynth_core.llm_types import ChatMessage, LLMRequest, LLMResponse
+from llmsynth_core.prompts import PromptContext, plan_request
+from llmsynth_core.registry import load_registry
 from tasks.llm_client import LLMClient, backoff_s, retry_after_s
 from tests.fakes.openai_server import FakeOpenAIServer, Fault, Reply, echo_responder
 
@@ -336,3 +339,20 @@ def test_constructor_rejects_bad_runtime_settings() -> None:
         LLMClient("http://127.0.0.1:1/v1", timeout_s=0)
     with pytest.raises(ValueError, match="max_retries"):
         LLMClient("http://127.0.0.1:1/v1", max_retries=-1)
+
+
+def test_each_task_sends_its_effective_max_tokens() -> None:
+    """IMDB's spec sets max_tokens 448 for its long reviews; ag_news follows llm.max_tokens."""
+    config = load_experiment(preset_path("paper"))
+    registry = load_registry()
+    sent = {}
+    with FakeOpenAIServer() as srv:
+        for task_id in ("imdb", "ag_news"):
+            spec = registry[task_id]
+            ctx = PromptContext(
+                spec, config.llm, config.generation, "zero_shot", spec.label_names[0]
+            )
+            _complete(srv, plan_request(ctx, 0).request)
+            sent[task_id] = srv.requests[-1].body["max_tokens"]
+    assert config.llm.max_tokens == 256
+    assert sent == {"imdb": 448, "ag_news": 256}
