@@ -9,7 +9,14 @@ from llmsynth_core.config import GenerationConfig, LLMConfig, Mode
 from llmsynth_core.lengths import effective_max_tokens
 from llmsynth_core.llm_types import ChatMessage, LLMRequest
 from llmsynth_core.sampling import draw, request_rng
-from llmsynth_core.taskspec import TaskSpec
+from llmsynth_core.taskspec import TaskSpec, template_fields
+
+# How completion prompts are assembled from their templates. Part of the generation key of
+# completion-style runs only, so bumping it regenerates those and leaves chat runs alone.
+# 2: zero-shot prompts carry the style and length slots, as the chat prompts do.
+COMPLETION_LAYOUT_VERSION = 2
+# Slot lines added to a zero-shot completion prompt whose template does not place them itself.
+_SLOT_LINES = {"style": "Style: {style}", "length": "Length: {length}"}
 
 
 @dataclass(frozen=True)
@@ -157,7 +164,7 @@ def _completion_prompt(
 ) -> str:
     completion = ctx.spec.prompts.completion
     if ctx.mode == "zero_shot":
-        return completion.zero_shot.format(**slots)
+        return _with_slot_lines(completion.zero_shot, slots)
     shown = "\n\n".join(
         completion.example.format(
             text=_clip(example.text, ctx.generation.few_shot_max_chars), label=slots["label"]
@@ -165,6 +172,18 @@ def _completion_prompt(
         for example in examples
     )
     return completion.few_shot.format(**slots, examples=shown)
+
+
+def _with_slot_lines(template: str, slots: dict[str, str]) -> str:
+    """The rendered zero-shot template, with a `Style:` and a `Length:` line for the slots it does
+    not place itself, just before its last line (the one the model continues)."""
+    placed = template_fields(template)
+    lines = [line.format(**slots) for name, line in _SLOT_LINES.items() if name not in placed]
+    rendered = template.format(**slots)
+    if not lines:
+        return rendered
+    head, newline, cue = rendered.rpartition("\n")
+    return "\n".join([head, *lines, cue] if newline else [*lines, cue])
 
 
 def last_user_message(request: LLMRequest) -> str:

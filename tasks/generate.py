@@ -14,7 +14,7 @@ from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, Mode
 from llmsynth_core.generation import generate_label
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.parsing import GATES_VERSION, drop_counts
-from llmsynth_core.prompts import Example, PromptContext
+from llmsynth_core.prompts import COMPLETION_LAYOUT_VERSION, Example, PromptContext
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
@@ -31,17 +31,19 @@ def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: 
     Prices only fill `cost_usd` and are left out; the artifact's columns are in, so an artifact
     of an older schema is regenerated (from the request cache, at no cost) rather than misread.
     """
-    return stable_hash(
-        {
-            "task": spec.model_dump(mode="json"),
-            "llm": config.llm.reply_dict(),
-            "generation": config.generation.model_dump(mode="json"),
-            "mode": mode,
-            "label": label,
-            "columns": GENERATIONS.names,
-            "gates": GATES_VERSION,
-        }
-    )
+    inputs = {
+        "task": spec.model_dump(mode="json"),
+        "llm": config.llm.reply_dict(),
+        "generation": config.generation.model_dump(mode="json"),
+        "mode": mode,
+        "label": label,
+        "columns": GENERATIONS.names,
+        "gates": GATES_VERSION,
+    }
+    if config.llm.prompt_style == "completion":
+        # Added, not always present, so that chat-style keys stay as they were.
+        inputs["completion_layout"] = COMPLETION_LAYOUT_VERSION
+    return stable_hash(inputs)
 
 
 @task(

@@ -129,7 +129,8 @@ def test_few_shot_chat_counts_examples_at_their_clipped_length() -> None:
 def test_completion_prompts_have_no_chat_framing() -> None:
     config = _config(llm={"prompt_style": "completion"}, generation={"modes": ["zero_shot"]})
     (line,) = estimate(config, [_spec()]).lines
-    assert line.input_tokens == 2 * 6 * 3  # "Write pos:" is 10 characters
+    # "Style: plain\nLength: short\nWrite pos:" is 37 characters: 10 tokens, no framing.
+    assert line.input_tokens == 2 * 6 * 10
 
 
 def test_totals_sum_the_lines_over_tasks_and_modes() -> None:

@@ -177,10 +177,14 @@ def test_completion_style_uses_a_prompt_and_the_specs_stop_list(
     raw = yaml.safe_load((BUILTIN_DIR / "ag_news.yaml").read_text(encoding="utf-8"))
     stop = tuple(raw["prompts"]["completion"]["stop"])
     llm = LLMConfig(prompt_style="completion", model="gpt2-large")
-    zero = plan_request(_ctx(ag_news, llm=llm), 0).request
+    planned = plan_request(_ctx(ag_news, llm=llm), 0)
+    zero = planned.request
     assert zero.style == "completion" and zero.messages == ()
     assert zero.stop == stop
-    assert zero.prompt is not None and zero.prompt.endswith("Topic: sports\nArticle:")
+    assert zero.prompt is not None
+    assert zero.prompt.endswith(
+        f"Topic: sports\nStyle: {planned.style}\nLength: {planned.length}\nArticle:"
+    )
 
     few = plan_request(_ctx(ag_news, "few_shot", llm=llm, examples=sports_pool), 0)
     assert few.request.messages == () and few.request.stop == stop
@@ -192,6 +196,31 @@ def test_completion_style_uses_a_prompt_and_the_specs_stop_list(
 
     chat = plan_request(_ctx(ag_news), 0).request
     assert chat.prompt is None and chat.stop == ()
+
+
+def test_zero_shot_completion_prompts_get_the_style_and_length_slots() -> None:
+    """Base models get the slots too, as lines before the cue they continue; a template that
+    places a slot itself keeps it there, and each request draws its own slots."""
+    llm = LLMConfig(prompt_style="completion")
+    for spec in load_registry().values():
+        planned = [
+            plan_request(_ctx(spec, label=spec.label_names[0], llm=llm), i) for i in range(8)
+        ]
+        for one in planned:
+            prompt = one.request.prompt or ""
+            lines = prompt.split("\n")
+            assert lines[-3:-1] == [f"Style: {one.style}", f"Length: {one.length}"], spec.id
+        assert len({(one.style, one.length) for one in planned}) > 1, spec.id
+
+    tweet = load_registry()["tweet_irony"]
+    own = tweet.prompts.completion.model_copy(
+        update={"zero_shot": "A tweet, {length}, that is {label}:"}
+    )
+    placed = tweet.model_copy(
+        update={"prompts": tweet.prompts.model_copy(update={"completion": own})}
+    )
+    one = plan_request(_ctx(placed, label="irony", llm=llm), 0)
+    assert one.request.prompt == f"Style: {one.style}\nA tweet, {one.length}, that is ironic:"
 
 
 def test_request_hash_tracks_prompt_version(ag_news: TaskSpec) -> None:

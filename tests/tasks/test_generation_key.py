@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+import tasks.generate
 from llmsynth_core.config import ExperimentConfig, load_experiment, preset_path
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.prompts import PromptContext, plan_request
@@ -44,3 +47,15 @@ def test_a_spec_without_its_own_max_tokens_keeps_its_keys() -> None:
     own = spec.model_copy(update={"prompts": spec.prompts.model_copy(update={"max_tokens": 64})})
     assert own.model_dump(mode="json")["prompts"]["max_tokens"] == 64
     assert generation_key(own, config, "zero_shot", "non_irony") != "1491b2a39d883566"
+
+
+def test_a_new_completion_layout_moves_completion_keys_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = load_registry()["tweet_irony"]
+    chat, completion = _config(), _config(prompt_style="completion")
+    before = [generation_key(spec, c, "zero_shot", "irony") for c in (chat, completion)]
+    monkeypatch.setattr(tasks.generate, "COMPLETION_LAYOUT_VERSION", 99)
+    after = [generation_key(spec, c, "zero_shot", "irony") for c in (chat, completion)]
+    assert after[0] == before[0]
+    assert after[1] != before[1]
