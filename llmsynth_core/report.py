@@ -234,6 +234,19 @@ def _provenance(run: RunData) -> Section:
     if revision:
         rows.append({"item": "git revision", "value": revision})
     section.blocks.append(_table(pd.DataFrame(rows)))
+    assumed = summary.get("assumed")
+    if assumed:
+        section.blocks.append(
+            _text(
+                "Settings the study does not report, and the values this run used "
+                "(max_tokens: the limit sent with each task's requests):"
+            )
+        )
+        section.blocks.append(_table(pd.DataFrame(assumed)))
+    else:
+        section.blocks.append(
+            _text("This run's summary.json does not list the settings it assumed.")
+        )
     return section
 
 

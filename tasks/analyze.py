@@ -14,8 +14,10 @@ from prefect.artifacts import (
 )
 
 from llmsynth_core.agreement import HUMAN, LLM_ESTIMATE, agreement_analysis
+from llmsynth_core.assumptions import assumed_settings
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
+from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.results import (
     confusion_table,
     per_class_table,
@@ -30,6 +32,7 @@ from llmsynth_core.subjectivity import (
     gaps_by_mode,
     read_comparisons,
 )
+from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
 
@@ -95,6 +98,7 @@ def analyze_task(
                 "config": config.model_dump(mode="json"),
                 "config_hash": config.semantic_hash(),
                 "provenance": provenance(),
+                "assumed": assumed_settings(config, _specs(config)),
                 "metrics": [ref.model_dump() for ref in metrics],
                 "diversity": [ref.model_dump() for ref in diversity or []],
                 "annotations": [ref.model_dump() for ref in annotations or []],
@@ -119,6 +123,11 @@ def analyze_task(
         description=f"Self-contained HTML report of {config.name}",
     )
     return str(out / "results.md")
+
+
+def _specs(config: ExperimentConfig) -> list[TaskSpec]:
+    registry = load_registry(Path(directory) for directory in config.task_dirs)
+    return select_tasks(registry, config.tasks)
 
 
 def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:

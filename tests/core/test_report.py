@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from llmsynth_core.assumptions import ASSUMED, assumed_settings
+from llmsynth_core.config import load_experiment, preset_path
+from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.report import SECTIONS, RunData, build_sections, render_html, render_markdown
 
 RESULTS = pd.DataFrame(
@@ -40,3 +43,13 @@ def test_figures_are_inlined_in_html_and_linked_in_markdown() -> None:
     markdown = render_markdown("r", sections, {"curves-t": "report-files/curves-t.png"})
     assert "![curves-t](report-files/curves-t.png)" in markdown
     assert "3 accepted and 1 rejected rows; total cost $0.5000" in markdown
+
+
+def test_the_report_lists_what_the_run_assumed() -> None:
+    quick = load_experiment(preset_path("quick"))
+    summary = {"assumed": assumed_settings(quick, select_tasks(load_registry(), quick.tasks))}
+    markdown = render_markdown("r", build_sections(RunData("q", RESULTS, summary=summary), {}), {})
+    assert f"| epochs (training.epochs) | {quick.training.epochs} | {ASSUMED} |" in markdown
+    assert f"| max_tokens per reply: tweet_irony | 64 (llm.max_tokens) | {ASSUMED} |" in markdown
+    older = render_markdown("r", build_sections(RunData("q", RESULTS, summary={}), {}), {})
+    assert "does not list the settings it assumed" in older

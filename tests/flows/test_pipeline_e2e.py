@@ -115,6 +115,13 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
             "agreement-ag_news",
         } <= figures
         assert page.count("data:image/png;base64,") == len(figures)
+        # What the study leaves open is listed with the value used, max_tokens per task.
+        epochs, max_tokens = config.training.epochs, config.llm.max_tokens
+        assumed = "assumed: the study does not report it"
+        assert f"| epochs (training.epochs) | {epochs} | {assumed} |" in markdown
+        for task in ("ag_news", "financial_phrasebank"):
+            row = f"| max_tokens per reply: {task} | {max_tokens} (llm.max_tokens) | {assumed} |"
+            assert row in markdown
         # 2 tasks x 2 modes x labels x per_label requests at least.
         assert first_calls >= (4 + 3) * 2 * 3
 
