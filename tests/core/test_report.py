@@ -40,3 +40,37 @@ def test_figures_are_inlined_in_html_and_linked_in_markdown() -> None:
     markdown = render_markdown("r", sections, {"curves-t": "report-files/curves-t.png"})
     assert "![curves-t](report-files/curves-t.png)" in markdown
     assert "3 accepted and 1 rejected rows; total cost $0.5000" in markdown
+
+
+def test_agreement_from_the_panel_names_its_model_k_and_drops() -> None:
+    from llmsynth_core.agreement import estimate_analysis
+
+    predictions = pd.DataFrame(
+        {
+            "task": "t",
+            "model": "m",
+            "source": "real",
+            "row": range(30),
+            "correct": [r % 3 != 0 for r in range(30)],
+            "agreement": None,
+        }
+    )
+    estimates = pd.DataFrame(
+        {
+            "task": "t",
+            "row": range(30),
+            "annotations": [["a", "a", "b", "a", "a"]] * 30,
+            "raw": [["a", "a", "b", "a", "a"]] * 30,
+            "agreement_estimate": [None if r < 2 else [0.6, 0.8, 1.0][r % 3] for r in range(30)],
+            "model": "big-panel",
+        }
+    )
+    sweeps, fits = estimate_analysis(predictions, estimates, min_instances=1)
+    run = RunData(name="tiny", results=RESULTS, agreement_sweeps=sweeps, agreement_fits=fits)
+    markdown = render_markdown("r", build_sections(run, {}), {})
+    assert "not human annotator agreement" in markdown
+    assert (
+        "t: LLM estimate (big-panel, k=5), not human agreement; 30 test instances labelled, "
+        "2 dropped" in markdown
+    )
+    assert "| LLM estimate (big-panel, k=5) |" in markdown  # in the fits and sweeps tables
