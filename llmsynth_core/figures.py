@@ -81,8 +81,10 @@ def agreement_plot(sweeps: pd.DataFrame, fits: pd.DataFrame, task: str) -> bytes
     estimated = uses_estimate(fits, task) or uses_estimate(sweeps, task)
     what = "LLM-estimated agreement" if estimated else "agreement"
     panel = panel_of(sweeps, task)
+    # Short lines: a long task name cut the one-line title off at the figure's edge.
     ax.set_title(
-        f"{task}: accuracy on instances with {what} ≥ threshold" + (f"\n{panel}" if panel else "")
+        f"{task}: accuracy on instances with\n{what} ≥ threshold" + (f"\n{panel}" if panel else ""),
+        fontsize=10,
     )
     ax.set_xlabel("agreement threshold")
     ax.set_ylabel("accuracy")
