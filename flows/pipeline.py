@@ -24,11 +24,12 @@ from tasks.train import train_evaluate_task
 def annotate_all(
     specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
 ) -> list[ArtifactRef]:
-    """The LLM annotator panel, for tasks whose test split has no human agreement."""
+    """The LLM annotator panel, for tasks whose test split has no human agreement; served by
+    analysis.annotator_llm's endpoint, else the generator's."""
     todo = [spec for spec in specs if not spec.data.agreement_column]
     if not config.analysis.annotator_panel or not todo:
         return []
-    llm = config.llm
+    llm = config.panel_llm
     with llm_endpoint(llm.endpoint, llm.embedded_model, config.runtime.embedded_port) as url:
         return [annotate_task(spec, config, data_dir, store_root(output_dir), url) for spec in todo]
 

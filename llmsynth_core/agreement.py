@@ -127,3 +127,71 @@ def uses_estimate(fits: pd.DataFrame, task: str | None = None) -> bool:
         return False
     rows = fits if task is None else fits[fits["task"] == task]
     return bool((rows["agreement_source"] == LLM_ESTIMATE).any())
+
+
+def panel_label(model: str, k: int) -> str:
+    """How tables and figures name agreement that the annotator panel estimated."""
+    return f"LLM estimate ({model}, k={k})"
+
+
+PANEL_COLUMNS = ["panel", "panel_instances", "panel_dropped"]
+
+
+def panel_summary(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Per task: the panel's label (model and k), the instances it labelled, and those dropped
+    (agreement_estimate null: fewer than half of the k replies parsable)."""
+    rows = []
+    for task, group in estimates.groupby("task", sort=True):
+        k = int(group["annotations"].map(len).max())
+        model = ", ".join(sorted(set(group["model"].astype(str))))
+        rows.append(
+            {
+                "task": str(task),
+                "panel": panel_label(model, k),
+                "panel_instances": len(group),
+                "panel_dropped": int(group["agreement_estimate"].isna().sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["task", *PANEL_COLUMNS])
+
+
+def estimate_analysis(
+    predictions: pd.DataFrame, estimates: pd.DataFrame, min_instances: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sweeps and fits on the panel's estimate for test rows without human agreement, joined
+    on (task, row), the test-set position; tagged llm-estimate and with the panel's columns."""
+    unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
+    merged = unrated.merge(
+        estimates[["task", "row", "agreement_estimate"]],
+        on=["task", "row"],
+        how="inner",
+        validate="many_to_one",
+    ).rename(columns={"agreement_estimate": "agreement"})
+    sweeps, fits = agreement_analysis(merged, min_instances)
+    panel = panel_summary(estimates)
+    sweeps = sweeps.assign(agreement_source=LLM_ESTIMATE).merge(panel, on="task", how="left")
+    fits = fits.assign(agreement_source=LLM_ESTIMATE).merge(panel, on="task", how="left")
+    return sweeps, fits
+
+
+def panel_of(frame: pd.DataFrame, task: str) -> str | None:
+    """The panel label of a task's estimate-based sweeps or fits, if any."""
+    if "panel" not in frame or not uses_estimate(frame, task):
+        return None
+    labels = frame.loc[(frame["task"] == task) & frame["panel"].notna(), "panel"]
+    return str(labels.iloc[0]) if len(labels) else None
+
+
+def panel_notes(frame: pd.DataFrame) -> list[str]:
+    """One sentence per task whose sweeps or fits rest on the panel: its model and k, and the
+    instances dropped."""
+    if "panel" not in frame or "agreement_source" not in frame:
+        return []
+    rows = frame[frame["agreement_source"] == LLM_ESTIMATE].drop_duplicates("task")
+    return [
+        f"{task}: {panel}, not human agreement; {int(instances)} test instances labelled, "
+        f"{int(dropped)} dropped (fewer than half of the k replies parsable)."
+        for task, panel, instances, dropped in zip(
+            rows["task"], rows["panel"], rows["panel_instances"], rows["panel_dropped"], strict=True
+        )
+    ]

@@ -6,13 +6,19 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
 
 from llmsynth_core.config import LLMConfig
 from llmsynth_core.llm_types import ChatMessage, LLMRequest
-from llmsynth_core.sampling import request_rng
+from llmsynth_core.sampling import request_rng, stratified_subsample
 from llmsynth_core.taskspec import TaskSpec
 
 ANNOTATION_PROMPT_VERSION = "annotate@1"
+# The sample and the agreement rule behind an annotation artifact. Bumping it re-scores every
+# annotation artifact; the request cache (keyed on the prompt version) still serves the replies.
+PANEL_VERSION = "panel@2"  # 2: stratified seeded sample; majority over k calls, thin ones dropped
 _MAX_TEXT_CHARS = 1500
 
 
@@ -63,8 +69,48 @@ def parse_label(reply: str, labels: Sequence[str]) -> str | None:
 
 
 def estimated_agreement(annotations: Sequence[str | None]) -> float | None:
-    """Share of the parsed annotations that chose the majority label (None if none parsed)."""
+    """Majority count over the k calls made (an unparsable reply is a call that did not agree);
+    None, and the instance dropped, when fewer than half of the calls gave a label."""
     parsed = [label for label in annotations if label is not None]
-    if not parsed:
+    if not parsed or 2 * len(parsed) < len(annotations):
         return None
-    return Counter(parsed).most_common(1)[0][1] / len(parsed)
+    return Counter(parsed).most_common(1)[0][1] / len(annotations)
+
+
+def annotation_sample(test: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """About n test rows, seeded and stratified by gold label, in test-set order; `row` is each
+    one's position in `test`, the key that predictions carry."""
+    positioned = test.reset_index(drop=True).assign(row=range(len(test)))
+    sample = stratified_subsample(positioned, n, seed)
+    return sample.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def panel_frame(
+    task: str,
+    rows: Sequence[int],
+    replies: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    model: str,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The annotations artifact (one row per instance, raw replies kept) and its counts:
+    instances, dropped (agreement_estimate null) and unparsable replies."""
+    records: list[dict[str, Any]] = []
+    unparsable = dropped = 0
+    for row, raw in zip(rows, replies, strict=True):
+        parsed = [parse_label(reply, labels) for reply in raw]
+        estimate = estimated_agreement(parsed)
+        unparsable += sum(label is None for label in parsed)
+        dropped += estimate is None
+        records.append(
+            {
+                "task": task,
+                "row": int(row),
+                "annotations": parsed,
+                "raw": list(raw),
+                "agreement_estimate": estimate,
+                "model": model,
+            }
+        )
+    counts = {"instances": len(records), "dropped": dropped, "unparsable": unparsable}
+    columns = ["task", "row", "annotations", "raw", "agreement_estimate", "model"]
+    return pd.DataFrame(records, columns=columns), counts

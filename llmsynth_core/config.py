@@ -256,11 +256,19 @@ class AnalysisConfig(_Stage):
     annotator_panel: int = Field(
         default=0,
         ge=0,
-        description="k: LLM annotator calls per test instance (with the generation endpoint "
-        "and model) to *estimate* agreement for tasks without human annotations; 0 = off.",
+        description="k: LLM annotator calls per test instance (with annotator_llm, else the "
+        "generator's llm) to *estimate* agreement for tasks without human annotations; 0 = off.",
     )
     annotator_max_instances: int = Field(
-        default=200, ge=1, description="Test instances the annotator panel labels per task."
+        default=200,
+        ge=1,
+        description="Test instances the annotator panel labels per task (a seeded sample "
+        "stratified by gold label, drawn with analysis.seed).",
+    )
+    annotator_llm: LLMConfig | None = Field(
+        default=None,
+        description="Endpoint, model and sampling of the annotator panel, e.g. a stronger "
+        "model than the generator (null: the generator's llm).",
     )
     min_instances_per_threshold: int = Field(
         default=20,
@@ -268,6 +276,15 @@ class AnalysisConfig(_Stage):
         description="Agreement thresholds kept by fewer test instances are not fitted.",
     )
     seed: int = 42
+
+    @model_validator(mode="after")
+    def _annotator_llm_needs_a_panel(self) -> AnalysisConfig:
+        if self.annotator_llm is not None and self.annotator_panel == 0:
+            raise ValueError(
+                "analysis.annotator_llm is set but analysis.annotator_panel is 0, so no "
+                "annotator runs; set annotator_panel to k >= 1 or remove annotator_llm"
+            )
+        return self
 
 
 class RuntimeConfig(_Stage):
@@ -300,9 +317,9 @@ class RuntimeConfig(_Stage):
     max_cost_usd: float | None = Field(
         default=None,
         ge=0.0,
-        description="Budget cap for generation: the run stops cleanly before a request that "
-        "could take its cost (cached replies included) past this; rerun with a higher cap "
-        "to resume (null: no cap).",
+        description="Budget cap for a flow run's generation and annotation together: the run "
+        "stops cleanly before a request that could take its cost (cached replies included) "
+        "past this; rerun with a higher cap to resume (null: no cap).",
     )
     training_deployment: str | None = Field(
         default=None,
@@ -342,6 +359,11 @@ class ExperimentConfig(_Stage):
         """Training data sources: real (size-matched), each synthetic mode, each mixture."""
         return ["real", *self.generation.modes, *(m.name for m in self.training.mixtures)]
 
+    @property
+    def panel_llm(self) -> LLMConfig:
+        """The annotator panel's llm: analysis.annotator_llm, else the generator's."""
+        return self.analysis.annotator_llm or self.llm
+
     def mixture(self, source: str) -> Mixture | None:
         """The mixture a source name stands for, if it is one."""
         return next((m for m in self.training.mixtures if m.name == source), None)
@@ -364,7 +386,13 @@ class ExperimentConfig(_Stage):
         # not rename run directories or make manifests disagree about an unchanged experiment.
         # The manifests that record costs store the prices they used next to the config.
         return self.model_dump(
-            mode="json", exclude={"runtime": True, "description": True, "llm": set(PRICE_FIELDS)}
+            mode="json",
+            exclude={
+                "runtime": True,
+                "description": True,
+                "llm": set(PRICE_FIELDS),
+                "analysis": {"annotator_llm": set(PRICE_FIELDS)},
+            },
         )
 
     def semantic_hash(self) -> str:

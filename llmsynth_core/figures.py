@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmsynth_core.agreement import uses_estimate
+from llmsynth_core.agreement import panel_of, uses_estimate
 
 SOURCE_COLOURS = {"real": "#1b7837", "zero_shot": "#c2a5cf", "few_shot": "#762a83"}
 
@@ -78,8 +78,14 @@ def agreement_plot(sweeps: pd.DataFrame, fits: pd.DataFrame, task: str) -> bytes
                 color=colour,
                 label=f"fit R²={row['r_squared']:.2f}, ρ={row['rho']:.2f}",
             )
-    what = "LLM-estimated agreement" if uses_estimate(fits, task) else "agreement"
-    ax.set_title(f"{task}: accuracy on instances with {what} ≥ threshold")
+    estimated = uses_estimate(fits, task) or uses_estimate(sweeps, task)
+    what = "LLM-estimated agreement" if estimated else "agreement"
+    panel = panel_of(sweeps, task)
+    # Short lines: a long task name cut the one-line title off at the figure's edge.
+    ax.set_title(
+        f"{task}: accuracy on instances with\n{what} ≥ threshold" + (f"\n{panel}" if panel else ""),
+        fontsize=10,
+    )
     ax.set_xlabel("agreement threshold")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=7)

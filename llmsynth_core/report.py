@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmsynth_core.agreement import uses_estimate
+from llmsynth_core.agreement import panel_notes, uses_estimate
 from llmsynth_core.results import to_markdown, wide_table, with_ci
 
 SECTIONS = (
@@ -169,7 +169,7 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
             "with a linear fit (slope, R²) and Spearman's rho per data source."
         )
     )
-    if uses_estimate(run.agreement_fits):
+    if uses_estimate(run.agreement_fits) or uses_estimate(run.agreement_sweeps):
         section.blocks.append(
             _text(
                 "Rows with agreement_source llm-estimate use agreement *estimated* by an LLM "
@@ -177,6 +177,7 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
                 "estimate, not human annotator agreement."
             )
         )
+        section.blocks += [_text(note) for note in panel_notes(run.agreement_sweeps)]
     section.blocks.append(_table(run.agreement_fits))
     section.blocks += [_figure(key) for key in figures if key.startswith("agreement")]
     section.blocks.append(_table(run.agreement_sweeps))

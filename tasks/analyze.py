@@ -13,7 +13,12 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from llmsynth_core.agreement import HUMAN, LLM_ESTIMATE, agreement_analysis
+from llmsynth_core.agreement import (
+    HUMAN,
+    agreement_analysis,
+    estimate_analysis,
+    panel_notes,
+)
 from llmsynth_core.assumptions import assumed_settings
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
@@ -165,13 +170,9 @@ def _agreement_section(
     fit_parts = [human_fits.assign(agreement_source=HUMAN)]
     if annotations:
         estimates = pd.concat([read_artifact(ref) for ref in annotations], ignore_index=True)
-        unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
-        merged = unrated.merge(
-            estimates[["task", "row", "agreement_estimate"]], on=["task", "row"], how="inner"
-        ).rename(columns={"agreement_estimate": "agreement"})
-        estimate_sweeps, estimate_fits = agreement_analysis(merged, minimum)
-        sweep_parts.append(estimate_sweeps.assign(agreement_source=LLM_ESTIMATE))
-        fit_parts.append(estimate_fits.assign(agreement_source=LLM_ESTIMATE))
+        estimate_sweeps, estimate_fits = estimate_analysis(predictions, estimates, minimum)
+        sweep_parts.append(estimate_sweeps)
+        fit_parts.append(estimate_fits)
     sweeps = _stack(sweep_parts)
     fits = _stack(fit_parts)
     if sweeps.empty:
@@ -188,6 +189,7 @@ def _agreement_section(
         "Accuracy on test instances with agreement a_i >= threshold; thresholds with fewer than "
         f"{config.analysis.min_instances_per_threshold} instances are not fitted. Rows marked "
         "llm-estimate use agreement estimated by an LLM annotator panel, not human agreement.",
+        *panel_notes(sweeps),
         to_markdown(fits),
         to_markdown(sweeps),
     ]

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.annotation import (
     ANNOTATION_PROMPT_VERSION,
+    PANEL_VERSION,
     annotation_request,
-    estimated_agreement,
-    parse_label,
+    annotation_sample,
+    panel_frame,
 )
-from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig
+from llmsynth_core.costs import request_cost
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
-from tasks.budget import BudgetLedger, ledger_for
+from tasks.budget import BudgetLedger, run_ledger
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
 from tasks.train import test_set
@@ -37,51 +37,47 @@ from tasks.train import test_set
 def annotate_task(
     spec: TaskSpec, config: ExperimentConfig, data_dir: str, store_root: str, base_url: str
 ) -> ArtifactRef:
-    """k labelling calls for each of the first `annotator_max_instances` test instances."""
-    analysis = config.analysis
-    test = test_set(spec, config, Path(data_dir)).head(analysis.annotator_max_instances)
-    texts = test["text"].astype(str).tolist()
+    """k labelling calls by the panel's llm for each instance of a seeded, label-stratified
+    sample of the test set; charged to the flow run's budget ledger, like generation."""
+    analysis, llm = config.analysis, config.panel_llm
+    test = test_set(spec, config, Path(data_dir))
+    sample = annotation_sample(test, analysis.annotator_max_instances, analysis.seed)
+    rows = sample["row"].astype(int).tolist()
+    texts = sample["text"].astype(str).tolist()
     key = stable_hash(
         {
             "task": spec.model_dump(mode="json"),
-            "llm": config.llm.reply_dict(),
+            "llm": llm.reply_dict(),
             "k": analysis.annotator_panel,
+            "rows": rows,
             "texts": stable_hash(texts),
             "prompt": ANNOTATION_PROMPT_VERSION,
+            "panel": PANEL_VERSION,
         }
     )
     store = ArtifactStore(store_root)
-    found = store.existing("annotations", key)
+    ledger = run_ledger(store_root, config.runtime.max_cost_usd)
+    found = store.manifest("annotations", key)
     if found is not None:
-        return found
-    ledger = ledger_for(store_root, config.runtime.max_cost_usd)
+        ledger.charge(float(found.get("cost_usd", 0.0)))  # as generation: reuse counts at price
+        return ArtifactRef.model_validate(found["artifact"])
     replies = asyncio.run(
-        _annotate(spec, config, texts, local_state_dir(store_root), base_url, ledger)
+        _annotate(spec, config, rows, texts, local_state_dir(store_root), base_url, ledger)
     )
-    labels = spec.label_names
-    rows: list[dict[str, Any]] = []
-    unparsable = 0
-    for row, raw in enumerate(replies):
-        parsed = [parse_label(reply, labels) for reply in raw]
-        unparsable += sum(label is None for label in parsed)
-        rows.append(
-            {
-                "task": spec.id,
-                "row": row,
-                "annotations": parsed,
-                "raw": raw,
-                "agreement_estimate": estimated_agreement(parsed),
-                "model": config.llm.model,
-            }
-        )
-    frame = pd.DataFrame(rows)
+    frame, counts = panel_frame(
+        spec.id, rows, [[text for text, _ in raw] for raw in replies], spec.label_names, llm.model
+    )
     manifest = {
         "stage": "annotation",
         "task": spec.id,
+        "model": llm.model,
         "k": analysis.annotator_panel,
-        "instances": len(frame),
-        "unparsable": unparsable,
-        "note": "agreement_estimate comes from an LLM panel; it is not human agreement",
+        **counts,
+        "cost_usd": sum(cost for raw in replies for _, cost in raw),
+        "prices_per_mtok": llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
+        "note": f"agreement_estimate is an LLM estimate ({llm.model}, k="
+        f"{analysis.annotator_panel}), not human agreement; instances with fewer than half "
+        "of the k replies parsable are dropped (agreement_estimate null)",
     }
     return store.write("annotations", key, frame, "annotations", manifest)
 
@@ -89,19 +85,32 @@ def annotate_task(
 async def _annotate(
     spec: TaskSpec,
     config: ExperimentConfig,
+    rows: list[int],
     texts: list[str],
     store_root: Path,
     base_url: str,
     ledger: BudgetLedger,
-) -> list[list[str]]:
-    k = config.analysis.annotator_panel
+) -> list[list[tuple[str, float]]]:
+    """Each instance's k replies with their costs; the seed follows the test-set row."""
+    k, llm = config.analysis.annotator_panel, config.panel_llm
     limit = asyncio.Semaphore(config.runtime.concurrency * config.runtime.parallel_chunks)
-    async with open_requester(config, store_root, base_url, ledger) as requester:
+    async with open_requester(config, store_root, base_url, ledger, llm) as requester:
 
-        async def one(instance: int, annotator: int) -> str:
-            request = annotation_request(spec, config.llm, texts[instance], instance, annotator)
+        async def one(row: int, text: str, annotator: int) -> tuple[str, float]:
+            request = annotation_request(spec, llm, text, row, annotator)
             async with limit:
-                return (await requester(request)).text
+                reply = await requester(request)
+            return reply.text, request_cost(reply.prompt_tokens, reply.completion_tokens, llm)
 
-        flat = await asyncio.gather(*(one(i, j) for i in range(len(texts)) for j in range(k)))
-    return [list(flat[i * k : (i + 1) * k]) for i in range(len(texts))]
+        # To the end even after a failure (a budget stop): a reply in flight is paid for, and
+        # finishing it puts it in the request cache for the rerun.
+        outcomes = await asyncio.gather(
+            *(one(row, text, j) for row, text in zip(rows, texts, strict=True) for j in range(k)),
+            return_exceptions=True,
+        )
+    flat: list[tuple[str, float]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        flat.append(outcome)
+    return [flat[i * k : (i + 1) * k] for i in range(len(rows))]

@@ -1,8 +1,11 @@
-"""The run's cost cap, shared by every generation task of a flow run in this process."""
+"""The run's cost cap, shared by every generation and annotation task of a flow run in this
+process."""
 
 from __future__ import annotations
 
 import threading
+
+import prefect.runtime.flow_run
 
 from llmsynth_core.errors import BudgetExceeded
 
@@ -53,3 +56,10 @@ def ledger_for(run_key: str, cap_usd: float | None) -> BudgetLedger:
         if ledger is None or ledger.cap_usd != cap_usd:
             ledger = _ledgers[run_key] = BudgetLedger(cap_usd)
         return ledger
+
+
+def run_ledger(store_root: str, cap_usd: float | None) -> BudgetLedger:
+    """The ledger of the current flow run (outside a flow run, of the store): every task that
+    spends money charges this one, so runtime.max_cost_usd caps their sum."""
+    flow_run_id = prefect.runtime.flow_run.id
+    return ledger_for(str(flow_run_id) if flow_run_id else store_root, cap_usd)

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import pandas as pd
-import prefect.runtime.flow_run
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -18,7 +17,7 @@ from llmsynth_core.prompts import COMPLETION_LAYOUT_VERSION, Example, PromptCont
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
-from tasks.budget import BudgetLedger, ledger_for
+from tasks.budget import BudgetLedger, run_ledger
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
@@ -71,7 +70,7 @@ async def generate_label_task(
     """
     store = ArtifactStore(store_root)
     key = generation_key(spec, config, mode, label)
-    ledger = ledger_for(_run_key(store_root), config.runtime.max_cost_usd)
+    ledger = run_ledger(store_root, config.runtime.max_cost_usd)
     found = store.manifest("generations", key)
     progress_id = f"{spec.id} {mode} {label}"
     if found is not None:
@@ -110,12 +109,6 @@ def _examples(spec: TaskSpec, data_dir: str, label: str) -> list[Example]:
     pool = train[train["label"] == label]
     ids = pool["id"].astype(str) if "id" in pool.columns else pool.index.astype(str)
     return [Example(id=i, text=t) for i, t in zip(ids, pool["text"], strict=True)]
-
-
-def _run_key(store_root: str) -> str:
-    """The budget is per flow run; outside a flow run, per store."""
-    flow_run_id = prefect.runtime.flow_run.id
-    return str(flow_run_id) if flow_run_id else store_root
 
 
 async def _generate(

@@ -87,11 +87,16 @@ class Requester:
 
 @asynccontextmanager
 async def open_requester(
-    config: ExperimentConfig, store_root: Path, base_url: str, ledger: BudgetLedger
+    config: ExperimentConfig,
+    store_root: Path,
+    base_url: str,
+    ledger: BudgetLedger,
+    llm: LLMConfig | None = None,
 ) -> AsyncIterator[Requester]:
-    """A Requester on the run's request cache and the endpoint's shared limiter; closes both."""
+    """A Requester on the run's request cache and the endpoint's shared limiter; closes both.
+    `llm` (key, prices) defaults to the generator's; the annotator panel passes its own."""
     cache = RequestCache(store_root / "request-cache.sqlite")
-    llm, runtime = config.llm, config.runtime
+    llm, runtime = llm or config.llm, config.runtime
     client = LLMClient(
         base_url=base_url,
         api_key=None if llm.is_embedded else os.environ.get(llm.api_key_env),

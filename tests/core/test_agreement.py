@@ -8,7 +8,10 @@ import pytest
 from llmsynth_core.agreement import (
     agreement_analysis,
     agreement_from_annotations,
+    estimate_analysis,
     fit_sweep,
+    panel_notes,
+    panel_of,
     threshold_sweep,
 )
 
@@ -89,3 +92,80 @@ def test_agreement_analysis_per_model_and_source_skips_unrated_tasks() -> None:
     assert set(fits.columns) >= {"r_squared", "rho", "rho_p_value"}
     empty_sweeps, empty_fits = agreement_analysis(pd.DataFrame(rows[-1:]), min_instances=5)
     assert empty_sweeps.empty and empty_fits.empty
+
+
+def _predictions(rows: int, sources: tuple[str, ...] = ("real", "zero_shot")) -> pd.DataFrame:
+    """Test rows 0..rows-1 per source, correct on even rows; shuffled, as concat order may be."""
+    frame = pd.DataFrame(
+        [
+            {
+                "task": "ag",
+                "model": "m",
+                "source": source,
+                "row": row,
+                "correct": row % 2 == 0,
+                "agreement": None,
+            }
+            for source in sources
+            for row in range(rows)
+        ]
+    )
+    return frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+def _estimates(rows: list[int], k: int = 3) -> pd.DataFrame:
+    """The panel agrees fully on even rows, 2 of 3 on odd rows; row 1 has a dropped estimate."""
+    return pd.DataFrame(
+        {
+            "task": "ag",
+            "row": rows,
+            "annotations": [["x"] * k for _ in rows],
+            "raw": [["x"] * k for _ in rows],
+            "agreement_estimate": [
+                None if row == 1 else (1.0 if row % 2 == 0 else 2 / 3) for row in rows
+            ],
+            "model": "panel-model",
+        }
+    )
+
+
+def test_estimates_join_predictions_on_the_test_set_row_not_on_position() -> None:
+    # The panel labelled a sample: rows 1, 4, 5, ... of the test set, not its first rows.
+    sampled = [1, 4, 5, 8, 9, 12, 13, 16, 17, 19]
+    sweeps, _ = estimate_analysis(_predictions(20), _estimates(sampled), min_instances=1)
+    for _, sweep in sweeps.groupby("source"):
+        by_threshold = sweep.set_index("threshold")
+        # a_i = 1 exactly on the even (correct) rows; row 1 was dropped, so 9 instances rated.
+        assert by_threshold.loc[1.0, "accuracy"] == 1.0
+        assert by_threshold.loc[1.0, "n"] == 4
+        assert sweep.loc[sweep["threshold"] < 1.0, "n"].tolist() == [9]
+    assert set(sweeps["agreement_source"]) == {"llm-estimate"}
+    assert set(sweeps["panel"]) == {"LLM estimate (panel-model, k=3)"}
+
+
+def test_estimate_fits_name_the_panel_and_count_dropped_instances() -> None:
+    sampled = list(range(0, 20))
+    _, fits = estimate_analysis(_predictions(20), _estimates(sampled), min_instances=1)
+    assert fits.empty  # two thresholds only: no fit, but the panel columns are there
+    predictions = _predictions(40)
+    estimates = _estimates(list(range(40))).assign(
+        agreement_estimate=[None if r == 1 else [1 / 3, 2 / 3, 1.0][r % 3] for r in range(40)]
+    )
+    _, fits = estimate_analysis(predictions, estimates, min_instances=1)
+    assert len(fits) == 2
+    assert set(fits["panel"]) == {"LLM estimate (panel-model, k=3)"}
+    assert set(fits["panel_instances"]) == {40} and set(fits["panel_dropped"]) == {1}
+    assert panel_of(fits, "ag") == "LLM estimate (panel-model, k=3)"
+    assert panel_of(fits, "other") is None
+    notes = panel_notes(fits)
+    assert notes == [
+        "ag: LLM estimate (panel-model, k=3), not human agreement; 40 test instances "
+        "labelled, 1 dropped (fewer than half of the k replies parsable)."
+    ]
+
+
+def test_rows_with_human_agreement_are_not_replaced_by_the_estimate() -> None:
+    predictions = _predictions(20).assign(agreement=lambda f: f["row"].map(lambda r: 0.5))
+    sweeps, fits = estimate_analysis(predictions, _estimates(list(range(20))), min_instances=1)
+    assert sweeps.empty and fits.empty
+    assert panel_notes(fits) == []

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from llmsynth_core.annotation import annotation_request, estimated_agreement, parse_label
+from llmsynth_core.annotation import (
+    annotation_request,
+    annotation_sample,
+    estimated_agreement,
+    panel_frame,
+    parse_label,
+)
 from llmsynth_core.config import LLMConfig
 from llmsynth_core.registry import load_registry
 
@@ -38,7 +45,12 @@ def test_parse_label_prefers_the_longer_label_at_the_same_position() -> None:
         (["a", "a", "a"], 1.0),
         (["a", "b", "a"], 2 / 3),
         (["a", "b", "c", "d"], 0.25),
-        (["a", None, "a"], 1.0),
+        # An unparsable reply is a call that did not agree: divide by the k calls made.
+        (["a", None, "a"], 2 / 3),
+        (["a", "a", None, None], 0.5),
+        # Fewer than half of the calls parsed: too little to estimate from, dropped.
+        (["a", None, None], None),
+        (["a", None, None, None, None], None),
         ([None, None], None),
         ([], None),
     ],
@@ -67,3 +79,65 @@ def test_completion_style_asks_for_a_label_line() -> None:
     assert request.style == "completion"
     assert request.prompt is not None and request.prompt.endswith("Label:")
     assert request.stop == ("\n",)
+
+
+def _label_sorted_test(per_label: int = 200) -> pd.DataFrame:
+    """Like an evaluation subsample: grouped by label, as stratified_subsample returns it."""
+    labels = ["World", "Sports", "Business", "Sci/Tech"]
+    return pd.DataFrame(
+        {
+            "text": [f"{label} text {i}" for label in labels for i in range(per_label)],
+            "label": [label for label in labels for _ in range(per_label)],
+        }
+    )
+
+
+def test_annotation_sample_keeps_label_shares_of_a_label_sorted_test_set() -> None:
+    test = _label_sorted_test()
+    sample = annotation_sample(test, 200, seed=7)
+    assert sample["label"].value_counts().to_dict() == {
+        "World": 50,
+        "Sports": 50,
+        "Business": 50,
+        "Sci/Tech": 50,
+    }
+    # Not the first 50 of each label: a seeded draw, the same for the same seed.
+    first_fifty = {row for start in (0, 200, 400, 600) for row in range(start, start + 50)}
+    assert set(sample["row"]) != first_fifty
+    assert annotation_sample(test, 200, seed=7).equals(sample)
+    assert not annotation_sample(test, 200, seed=8)["row"].equals(sample["row"])
+
+
+def test_annotation_sample_rows_are_test_set_positions() -> None:
+    test = _label_sorted_test(30).sample(frac=1.0, random_state=1)  # any order, any index
+    sample = annotation_sample(test, 20, seed=3)
+    assert sample["row"].is_monotonic_increasing and sample["row"].is_unique
+    for row, text, label in zip(sample["row"], sample["text"], sample["label"], strict=True):
+        assert test.iloc[row]["text"] == text and test.iloc[row]["label"] == label
+
+
+def test_annotation_sample_of_a_small_test_set_is_all_of_it() -> None:
+    test = _label_sorted_test(5)
+    sample = annotation_sample(test, 200, seed=0)
+    assert sample["row"].tolist() == list(range(20))
+    assert sample["text"].tolist() == test["text"].tolist()
+
+
+def test_panel_frame_counts_unparsable_replies_and_drops_thin_instances() -> None:
+    replies = [
+        ["World", "World", "World"],
+        ["World", "no idea", "Sports."],
+        ["World", "??", "??"],
+    ]
+    frame, counts = panel_frame("ag_news", [4, 9, 17], replies, ["World", "Sports"], "m")
+    assert frame["row"].tolist() == [4, 9, 17]
+    assert frame["annotations"].tolist() == [
+        ["World"] * 3,
+        ["World", None, "Sports"],
+        ["World", None, None],
+    ]
+    estimates = frame["agreement_estimate"].tolist()
+    assert estimates[0] == 1.0 and estimates[1] == pytest.approx(1 / 3)
+    assert estimates[2] is None or pd.isna(estimates[2])
+    assert counts == {"instances": 3, "dropped": 1, "unparsable": 3}
+    assert set(frame["model"]) == {"m"}

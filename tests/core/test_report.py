@@ -53,3 +53,37 @@ def test_the_report_lists_what_the_run_assumed() -> None:
     assert f"| max_tokens per reply: tweet_irony | 64 (llm.max_tokens) | {ASSUMED} |" in markdown
     older = render_markdown("r", build_sections(RunData("q", RESULTS, summary={}), {}), {})
     assert "does not list the settings it assumed" in older
+
+
+def test_agreement_from_the_panel_names_its_model_k_and_drops() -> None:
+    from llmsynth_core.agreement import estimate_analysis
+
+    predictions = pd.DataFrame(
+        {
+            "task": "t",
+            "model": "m",
+            "source": "real",
+            "row": range(30),
+            "correct": [r % 3 != 0 for r in range(30)],
+            "agreement": None,
+        }
+    )
+    estimates = pd.DataFrame(
+        {
+            "task": "t",
+            "row": range(30),
+            "annotations": [["a", "a", "b", "a", "a"]] * 30,
+            "raw": [["a", "a", "b", "a", "a"]] * 30,
+            "agreement_estimate": [None if r < 2 else [0.6, 0.8, 1.0][r % 3] for r in range(30)],
+            "model": "big-panel",
+        }
+    )
+    sweeps, fits = estimate_analysis(predictions, estimates, min_instances=1)
+    run = RunData(name="tiny", results=RESULTS, agreement_sweeps=sweeps, agreement_fits=fits)
+    markdown = render_markdown("r", build_sections(run, {}), {})
+    assert "not human annotator agreement" in markdown
+    assert (
+        "t: LLM estimate (big-panel, k=5), not human agreement; 30 test instances labelled, "
+        "2 dropped" in markdown
+    )
+    assert "| LLM estimate (big-panel, k=5) |" in markdown  # in the fits and sweeps tables

@@ -92,6 +92,13 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         ]
         assert len(annotation_calls) == 3 * 24  # k annotators x test instances
         assert "not human annotator agreement" in (run_dir / "report.md").read_text()
+        # Tables and notes name the panel's model and k; the notes count dropped instances.
+        panel_note = "ag_news: LLM estimate (fake-model, k=3), not human agreement; 24 test"
+        assert panel_note in (run_dir / "report.md").read_text()
+        assert panel_note in (run_dir / "results.md").read_text()
+        assert set(fits.loc[fits["task"] == "ag_news", "panel"]) == {
+            "LLM estimate (fake-model, k=3)"
+        }
         sweeps = pd.read_parquet(run_dir / "agreement_sweeps.parquet")
         human = sweeps["agreement_source"] == "human"
         assert set(sweeps.loc[human, "threshold"]) <= {0.5, 0.66, 0.75, 1.0}
