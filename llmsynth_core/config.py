@@ -238,8 +238,9 @@ class AnalysisConfig(_Stage):
     diversity_max_texts: int = Field(
         default=3000,
         ge=2,
-        description="Texts per task and source for the diversity measures (seeded sample); "
-        "real data is sampled to the size of the synthetic set, as in the study.",
+        description="At most this many texts per task and source for the diversity measures "
+        "(seeded sample); all sources of a task get the size of its smallest set, and the real "
+        "sample follows the synthetic label distribution.",
     )
     distance: Literal["cosine", "euclidean"] = Field(
         default="cosine", description="Distance between embeddings for Remote-Clique and Chamfer."

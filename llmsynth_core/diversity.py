@@ -8,14 +8,16 @@ is 245 MB).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from llmsynth_core.parsing import normalise
+from llmsynth_core.sampling import largest_matching_size, sample_like, stratified_subsample
 
 Matrix = npt.NDArray[np.float32]
 Metric = Literal["cosine", "euclidean"]
@@ -117,3 +119,43 @@ def lexical_diversity(texts: Sequence[str]) -> LexicalDiversity:
         type_token_ratio=float(np.mean(ratios)) if ratios else 0.0,
         tokens=sum(grams[1].values()),
     )
+
+
+def before_gates_source(mode: str) -> str:
+    """The source name of a mode's replies before the quality gates (all non-empty ones)."""
+    return f"{mode} (before gates)"
+
+
+def comparable_samples(
+    real: pd.DataFrame,
+    synthetic: Mapping[str, pd.DataFrame],
+    max_texts: int,
+    seed: int,
+    before_gates: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, list[str]]:
+    """Texts per source (real, each synthetic set, each set before the gates), all of one size:
+    the smallest set, at most `max_texts`. Diversity grows with the number of texts, so sets of
+    different sizes are not comparable; and the real sample follows the label distribution of
+    the synthetic sets pooled, so a label mix cannot pass for diversity either.
+
+    Frames hold `text` and `label`; a set of fewer than 2 texts (no diversity) is passed
+    through whole and does not shrink the others.
+    """
+    others = {**synthetic, **(before_gates or {})}
+    sizes = [len(frame) for frame in others.values() if len(frame) >= 2]
+    n = min([max_texts, *sizes])
+    pooled = pd.concat([frame["label"] for frame in synthetic.values()], ignore_index=True)
+    if pooled.empty:
+        real_sample = stratified_subsample(real, n, seed)
+    else:
+        weights = {str(label): int(count) for label, count in pooled.value_counts().items()}
+        available = {
+            str(label): int(count) for label, count in real["label"].value_counts().items()
+        }
+        n = min(n, largest_matching_size(available, weights))
+        real_sample = sample_like(real, weights, n, seed)
+    samples = {"real": real_sample["text"].astype(str).tolist()}
+    for source, frame in others.items():
+        chosen = frame if len(frame) < 2 else frame.sample(n=n, random_state=seed)
+        samples[source] = chosen["text"].astype(str).tolist()
+    return samples

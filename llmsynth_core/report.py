@@ -145,7 +145,10 @@ def _diversity(run: RunData, figures: dict[str, bytes]) -> Section:
         _text(
             "Remote-Clique: mean embedding distance to all other texts; Chamfer: mean distance "
             "to the nearest other text (higher = more diverse). Similarity: for each real text, "
-            "the mean cosine similarity of its top-k synthetic neighbours, averaged."
+            "the mean cosine similarity of its top-k synthetic neighbours, averaged. All "
+            "sources of a task are measured on the same number of texts (n), the real ones "
+            "sampled to the synthetic label distribution; '(before gates)' rows: all non-empty "
+            "replies, before the quality gates dropped any."
         )
     )
     section.blocks.append(_table(run.diversity))

@@ -53,3 +53,50 @@ def stratified_subsample(
 def draw(rng: random.Random, items: Sequence[T], k: int) -> list[T]:
     """k distinct items (fewer if the pool is smaller)."""
     return rng.sample(list(items), min(k, len(items)))
+
+
+def proportional_counts(weights: Mapping[str, int], n: int) -> dict[str, int]:
+    """n rows split over labels in proportion to integer weights (largest remainder; ties go
+    to the heavier label); labels of weight 0 get none."""
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError(f"weights must have a positive sum; got {dict(weights)}")
+    split = {label: divmod(n * weight, total) for label, weight in weights.items()}
+    counts = {label: quotient for label, (quotient, _) in split.items()}
+    by_remainder = sorted(weights, key=lambda label: (-split[label][1], -weights[label]))
+    for label in by_remainder[: n - sum(counts.values())]:
+        counts[label] += 1
+    return counts
+
+
+def largest_matching_size(available: Mapping[str, int], weights: Mapping[str, int]) -> int:
+    """The largest n whose `proportional_counts(weights, n)` fits in the rows available per
+    label."""
+    total = sum(weights.values())
+    # A label's count is at least floor(n * weight / total), so n < (rows + 1) * total / weight;
+    # remainder seats may still overfill a label, hence the walk down.
+    n = min(
+        (
+            -(-(available.get(label, 0) + 1) * total // weight) - 1
+            for label, weight in weights.items()
+            if weight
+        ),
+        default=0,
+    )
+    while n > 0 and any(
+        count > available.get(label, 0) for label, count in proportional_counts(weights, n).items()
+    ):
+        n -= 1
+    return n
+
+
+def sample_like(
+    frame: pd.DataFrame,
+    weights: Mapping[str, int],
+    n: int,
+    seed: int,
+    label_column: str = "label",
+) -> pd.DataFrame:
+    """n rows of frame whose labels follow the proportions of `weights` (for example another
+    set's label counts); fewer where a label runs short (see `largest_matching_size`)."""
+    return sample_per_label(frame, proportional_counts(weights, n), seed, label_column)

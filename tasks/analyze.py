@@ -151,7 +151,9 @@ def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:
         "## Diversity and similarity to real data",
         "Remote-Clique: mean distance to all other texts; Chamfer: mean distance to the nearest "
         "other text (higher = more diverse); similarity: mean cosine similarity of each real "
-        "text's top-k synthetic neighbours.",
+        "text's top-k synthetic neighbours. All sources of a task are measured on the same "
+        "number of texts (n), the real ones sampled to the synthetic label distribution; "
+        "'(before gates)' rows: all non-empty replies, before the quality gates dropped any.",
         to_markdown(frame),
     ]
 

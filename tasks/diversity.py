@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pandas as pd
@@ -10,17 +9,19 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.config import ExperimentConfig
-from llmsynth_core.diversity import embedding_diversity, lexical_diversity, similarity_to_real
+from llmsynth_core.diversity import (
+    before_gates_source,
+    comparable_samples,
+    embedding_diversity,
+    lexical_diversity,
+    similarity_to_real,
+)
 from llmsynth_core.embedding import embed_texts
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, read_artifact
 from tasks.encoders import resolve_encoder
 from tasks.splits import read_split
-
-
-def _sample(texts: list[str], n: int, seed: int) -> list[str]:
-    return texts if len(texts) <= n else random.Random(seed).sample(texts, n)
 
 
 @task(name="diversity", task_run_name="diversity {spec.id}", cache_policy=NO_CACHE)
@@ -31,16 +32,23 @@ def diversity_task(
     data_dir: str,
     store_root: str,
 ) -> ArtifactRef:
-    """One row per source (real, then each synthetic mode) with every diversity measure."""
+    """One row per source (real, each synthetic mode, each mode before the gates) with every
+    diversity measure, all on the same number of texts."""
     analysis = config.analysis
-    synthetic: dict[str, list[str]] = {}
+    accepted: dict[str, pd.DataFrame] = {}
+    before_gates: dict[str, pd.DataFrame] = {}
     for mode, refs in sorted(generations.items()):
         rows = pd.concat([read_artifact(ref) for ref in refs], ignore_index=True)
-        texts = rows.loc[rows["accepted"], "text"].astype(str).tolist()
-        synthetic[mode] = _sample(texts, analysis.diversity_max_texts, analysis.seed)
-    size = max((len(texts) for texts in synthetic.values()), default=analysis.diversity_max_texts)
-    real_all = read_split(spec, Path(data_dir), "train")["text"].astype(str).tolist()
-    sources = {"real": _sample(real_all, size, analysis.seed), **synthetic}
+        accepted[mode] = rows.loc[rows["accepted"], ["text", "label"]]
+        replied = rows["text"].fillna("").str.strip() != ""
+        before_gates[before_gates_source(mode)] = rows.loc[replied, ["text", "label"]]
+    sources = comparable_samples(
+        read_split(spec, Path(data_dir), "train"),
+        accepted,
+        analysis.diversity_max_texts,
+        analysis.seed,
+        before_gates,
+    )
     key = stable_hash(
         {
             "task": spec.id,

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from llmsynth_core.diversity import embedding_diversity, lexical_diversity, similarity_to_real
+from llmsynth_core.diversity import (
+    before_gates_source,
+    comparable_samples,
+    embedding_diversity,
+    lexical_diversity,
+    similarity_to_real,
+)
 
 
 def test_identical_texts_have_zero_diversity() -> None:
@@ -65,3 +72,60 @@ def test_lexical_diversity_known_values() -> None:
 def test_too_few_texts_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         embedding_diversity(np.ones((1, 4), dtype=np.float32))
+
+
+def _texts(prefix: str, labels: dict[str, int]) -> pd.DataFrame:
+    rows = [(f"{prefix} {label} {i}", label) for label, k in labels.items() for i in range(k)]
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def test_comparable_samples_measure_every_source_on_the_smallest_set() -> None:
+    real = _texts("real", {"pos": 900, "neg": 100})  # 90% positive
+    zero_shot = _texts("zero", {"pos": 6, "neg": 6})
+    few_shot = _texts("few", {"pos": 4, "neg": 4})  # the smallest set: 8 texts
+    before = {
+        before_gates_source("zero_shot"): _texts("zero-all", {"pos": 20, "neg": 11}),
+        before_gates_source("few_shot"): _texts("few-all", {"pos": 15, "neg": 9}),
+    }
+    samples = comparable_samples(
+        real, {"zero_shot": zero_shot, "few_shot": few_shot}, 3000, seed=0, before_gates=before
+    )
+    assert list(samples) == [
+        "real",
+        "zero_shot",
+        "few_shot",
+        "zero_shot (before gates)",
+        "few_shot (before gates)",
+    ]
+    assert {source: len(texts) for source, texts in samples.items()} == dict.fromkeys(samples, 8)
+    # The real sample follows the synthetic labels (balanced), not its own 90/10 split.
+    real_labels = [text.split()[1] for text in samples["real"]]
+    assert real_labels.count("pos") == real_labels.count("neg") == 4
+    assert set(samples["few_shot"]) == set(few_shot["text"])
+    assert set(samples["zero_shot (before gates)"]) <= set(
+        before["zero_shot (before gates)"]["text"]
+    )
+    again = comparable_samples(
+        real, {"zero_shot": zero_shot, "few_shot": few_shot}, 3000, seed=0, before_gates=before
+    )
+    assert again == samples
+
+
+def test_comparable_samples_cap_and_real_shortfall() -> None:
+    real = _texts("real", {"pos": 900, "neg": 3})
+    synthetic = {"zero_shot": _texts("zero", {"pos": 50, "neg": 50})}
+    # max_texts caps everything ...
+    capped = comparable_samples(_texts("real", {"pos": 900, "neg": 900}), synthetic, 10, 0)
+    assert {len(texts) for texts in capped.values()} == {10}
+    # ... and so does a label the real data has too few of: 3 negatives allow 7 texts at 1:1
+    # (4 positive, 3 negative).
+    short = comparable_samples(real, synthetic, 3000, 0)
+    assert {len(texts) for texts in short.values()} == {7}
+
+
+def test_comparable_samples_pass_tiny_sets_through() -> None:
+    real = _texts("real", {"pos": 50, "neg": 50})
+    synthetic = {"zero_shot": _texts("zero", {"pos": 1}), "few_shot": _texts("few", {"pos": 5})}
+    samples = comparable_samples(real, synthetic, 3000, 0)
+    assert len(samples["zero_shot"]) == 1  # too few for diversity; does not shrink the rest
+    assert len(samples["few_shot"]) == len(samples["real"]) == 5

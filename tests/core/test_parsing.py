@@ -32,13 +32,23 @@ def _judge(
             "Here's a news article:\n\nStocks fell sharply on Monday.",
             "Stocks fell sharply on Monday.",
         ),
-        ("Certainly! The council approved the budget.", "The council approved the budget."),
+        (
+            "Certainly! Here is the article: The council approved the budget.",
+            "The council approved the budget.",
+        ),
+        ("Sure, here you go: What a match tonight!", "What a match tonight!"),
+        ("Sure! Here's my attempt:\n\nWhat a match tonight!", "What a match tonight!"),
+        (
+            'Of course! Here is a sarcastic tweet about Mondays:\n\n"Love Mondays."',
+            "Love Mondays.",
+        ),
         ('Sure! Here\'s a tweet about the game:\n\n"What a match!"', "What a match!"),
         ("Of course. Here is the review:\nA moving, funny film.", "A moving, funny film."),
         ("Tweet: can't wait for the weekend", "can't wait for the weekend"),
         ("Article 2: Stocks fell.", "Stocks fell."),
         ("HEADLINE: Area man wins lottery", "Area man wins lottery"),
         ("1. Stocks fell sharply today.", "Stocks fell sharply today."),
+        ("1. Stocks fell 2.5% today.", "Stocks fell 2.5% today."),
         ("2) Stocks fell.", "Stocks fell."),
         ("- Stocks fell.", "Stocks fell."),
         ("• Stocks fell.", "Stocks fell."),
@@ -69,6 +79,26 @@ def test_clean_completion_strips_wrappers(raw: str, clean: str) -> None:
         "Markets fell 2.5% on Monday.",
         "Breaking news: stocks fell.",
         "Apple stock rises: investors cheer the text message feature.",
+        # Ironic openers are content: cutting them flips what the text means (issue 11).
+        "Of course the train is late again. Love it.",
+        "Absolutely love waiting two hours at the DMV. #blessed",
+        "Sure, I'd love to work this weekend. Best news ever.",
+        "Certainly one of the dozen or so worst movies ever released.",
+        "Ok lar... Joking wif u oni...",
+        "Okay, that was actually shocking.",
+        "Here's the thing: nobody reads the manual.",
+        "Here's a great essay on the topic that I've just run across:",
+        # A colon after a run of words is a headline's, not a field label's.
+        "John kelly's solution for trump tweets: ignore them",
+        "Here are the first 'american horror story: hotel' character names",
+        # Quotes that open and close two quotations, or are not a pair, wrap nothing.
+        "'modern family' appears at 9 p.m. just as prophesied in 'tv guide'",
+        '"Three words, no subtlety. ""Dude. Stop. Seriously."""',
+        "`` The purchase is part of YIT 's strategy . ''",
+        # A numbered list is content; only a single numbered item loses its number.
+        "1. Be handsome. 2. Be attractive. 3. Don't be unattractive",
+        "2009. What a year to be a 10 year old",
+        "* hugs you * there you go bro.",
     ],
 )
 def test_clean_completion_leaves_ordinary_text_alone(text: str) -> None:
@@ -84,6 +114,9 @@ def test_clean_completion_leaves_ordinary_text_alone(text: str) -> None:
         "I cannot create content like this about real people.",
         "I am unable to produce sarcastic content here.",
         "Sure! I'm not able to write that kind of joke.",
+        "I'm sorry, but as an AI language model I must decline.",
+        "I apologize, but I cannot generate sarcastic content about real people.",
+        "I'm sorry, but I won't be able to fulfill this request.",
     ],
 )
 def test_refusals_are_detected(raw: str) -> None:
@@ -92,7 +125,17 @@ def test_refusals_are_detected(raw: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["I can't believe the Lakers won again!", "Sorry not sorry: pizza for breakfast again."],
+    [
+        "I can't believe the Lakers won again!",
+        "Sorry not sorry: pizza for breakfast again.",
+        # Human apologies and "can't help" are no refusal (59 of 353 real `remorse` comments
+        # in reddit_emotions open with "I'm sorry").
+        "I'm sorry for your loss. He was a good man.",
+        "Lmao I'm sorry!",
+        "I'm sorry OP but this is all on you.",
+        "I see Barca fans saying he is better and I can't help but laugh.",
+        "Sorry, I can't help you on this.",
+    ],
 )
 def test_refusal_words_in_ordinary_text_are_accepted(raw: str) -> None:
     assert _judge(raw).reason is None

@@ -8,7 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmsynth_core.sampling import draw, request_rng, sample_per_label, stratified_subsample
+from llmsynth_core.sampling import (
+    draw,
+    largest_matching_size,
+    proportional_counts,
+    request_rng,
+    sample_like,
+    sample_per_label,
+    stratified_subsample,
+)
 
 
 def _frame(counts: dict[str, int]) -> pd.DataFrame:
@@ -93,3 +101,38 @@ def test_draw_and_request_rng() -> None:
     assert len(set(first)) == 3 and set(first) <= set(items)
     assert len({tuple(d) for d in other}) > 1
     assert sorted(draw(random.Random(0), items[:2], 5)) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("weights", "n", "expected"),
+    [
+        ({"A": 2, "B": 1, "C": 1}, 8, {"A": 4, "B": 2, "C": 2}),
+        # Shares 3.33 / 3.33 / 3.33 of 10: one seat left, the tie goes to the first label.
+        ({"A": 1, "B": 1, "C": 1}, 10, {"A": 4, "B": 3, "C": 3}),
+        # Shares 5.5 / 3.6 / 0.9: floors 5 / 3 / 0, two seats left -> C (.9), then B (.6).
+        ({"A": 55, "B": 36, "C": 9}, 10, {"A": 5, "B": 4, "C": 1}),
+        ({"A": 5, "B": 0}, 3, {"A": 3, "B": 0}),
+    ],
+)
+def test_proportional_counts(weights: dict[str, int], n: int, expected: dict[str, int]) -> None:
+    assert proportional_counts(weights, n) == expected
+    assert sum(proportional_counts(weights, n).values()) == n
+
+
+def test_largest_matching_size_is_limited_by_the_scarcest_label() -> None:
+    # Target 1:1 with 30 rows of B: 61 splits 31 / 30 (the odd seat goes to A); 62 needs 31 B.
+    assert largest_matching_size({"A": 500, "B": 30}, {"A": 12, "B": 12}) == 61
+    # Target 2:1:1 with 7 rows of A: n = 15 splits 7.5 / 3.75 / 3.75 into 7 / 4 / 4 (the
+    # remainder seats go to B and C), so it fits; 16 needs 8 of A.
+    assert largest_matching_size({"A": 7, "B": 99, "C": 99}, {"A": 2, "B": 1, "C": 1}) == 15
+    # No rows of B: only n = 1 (its odd seat going to A) fits.
+    assert largest_matching_size({"A": 5}, {"A": 1, "B": 1}) == 1
+
+
+def test_sample_like_follows_another_sets_labels() -> None:
+    real = _frame({"A": 900, "B": 90, "C": 10})  # 90% A
+    synthetic_labels = {"A": 24, "B": 24, "C": 24}  # balanced
+    sample = sample_like(real, synthetic_labels, 30, seed=0)
+    assert _counts(sample) == {"A": 10, "B": 10, "C": 10}
+    assert sample["id"].is_unique
+    assert sample_like(real, synthetic_labels, 30, seed=0)["id"].tolist() == sample["id"].tolist()

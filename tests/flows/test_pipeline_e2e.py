@@ -73,8 +73,16 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         assert set(zip(diversity["task"], diversity["source"], strict=True)) == {
             (task, source)
             for task in ("ag_news", "financial_phrasebank")
-            for source in ("real", "zero_shot", "few_shot")
+            for source in (
+                "real",
+                "zero_shot",
+                "few_shot",
+                "zero_shot (before gates)",
+                "few_shot (before gates)",
+            )
         }
+        # Every source of a task is measured on the same number of texts.
+        assert diversity.groupby("task")["n"].nunique().eq(1).all()
         assert diversity["remote_clique"].between(0, 2).all()
         assert (diversity["chamfer"] <= diversity["remote_clique"] + 1e-9).all()
         synthetic_rows = diversity[diversity["source"] != "real"]
