@@ -143,7 +143,8 @@ def gap_correlation(
     rx, ry = _ranks(x), _ranks(y)
     rho = float(_pearson_rows(rx, ry))
     rng = np.random.default_rng(seed)
-    if n <= EXACT_PERMUTATIONS_UP_TO:
+    exact = n <= EXACT_PERMUTATIONS_UP_TO
+    if exact:
         orders = np.array(list(itertools.permutations(range(n))))
         label = f"exact ({len(orders)})"
     else:
@@ -152,7 +153,7 @@ def gap_correlation(
     shuffled = _pearson_rows(rx[None, :], ry[orders])
     reached = int((np.abs(shuffled) >= abs(rho) - 1e-12).sum())
     # A Monte Carlo p-value counts the observed ordering too, so it is never 0.
-    p_value = reached / len(orders) if label.startswith("exact") else (reached + 1) / (draws + 1)
+    p_value = reached / len(orders) if exact else (reached + 1) / (draws + 1)
     picks = rng.integers(0, n, size=(draws, n))
     boot = _pearson_rows(_ranks(x[picks]), _ranks(y[picks]))
     tail = (1.0 - level) / 2 * 100

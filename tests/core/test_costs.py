@@ -141,6 +141,15 @@ def test_totals_sum_the_lines_over_tasks_and_modes() -> None:
     assert result.usd == pytest.approx((result.input_tokens + result.output_tokens) / 1e6)
 
 
+def test_replicates_multiply_requests_tokens_and_cost() -> None:
+    prices = {"input_price_per_mtok": 1.0, "output_price_per_mtok": 1.0}
+    one = estimate(_config(llm=prices), [_spec()])
+    three = estimate(_config(llm=prices, generation={"replicates": 3}), [_spec()])
+    assert three.requests == 3 * one.requests
+    assert three.input_tokens == 3 * one.input_tokens
+    assert three.usd == pytest.approx(3 * one.usd)
+
+
 def test_hours_follow_the_slowest_limit() -> None:
     spec = _spec()
     # 12 requests of 3 s each, 2 in flight per chunk, 2 chunks (labels) at once: 9 s.
