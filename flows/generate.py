@@ -18,13 +18,15 @@ from tasks.collect import collect_generations_task
 from tasks.generate import generate_label_task
 from tasks.llm_server import llm_endpoint
 
-Generations = dict[tuple[str, str], list[ArtifactRef]]
+# Label chunks by (task, mode, replicate): replicate r is the synthetic set generated with
+# llm.seed + r (generation.replicates sets; one by default).
+Generations = dict[tuple[str, str, int], list[ArtifactRef]]
 
 
 def generate_all(
     specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
 ) -> Generations:
-    """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode).
+    """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode, replicate).
 
     A wave's chunks are task runs awaited together on one event loop (see
     `generate_label_task`); the wave ends when all of them have, so a chunk still running when
@@ -33,7 +35,8 @@ def generate_all(
     logger = get_run_logger()
     root = store_root(output_dir)
     chunks = [
-        (spec, mode, label)
+        (spec, mode, label, replicate)
+        for replicate in range(config.generation.replicates)
         for spec in specs
         for mode in config.generation.modes
         for label in spec.label_names
@@ -47,11 +50,13 @@ def generate_all(
         for start in range(0, len(chunks), wave):
             batch = chunks[start : start + wave]
             calls = [
-                generate_label_task(spec, config, mode, label, data_dir, root, base_url)
-                for spec, mode, label in batch
+                generate_label_task(
+                    spec, config.for_replicate(replicate), mode, label, data_dir, root, base_url
+                )
+                for spec, mode, label, replicate in batch
             ]
-            for (spec, mode, _), ref in zip(batch, _await_all(calls), strict=True):
-                generations.setdefault((spec.id, mode), []).append(ref)
+            for (spec, mode, _, replicate), ref in zip(batch, _await_all(calls), strict=True):
+                generations.setdefault((spec.id, mode, replicate), []).append(ref)
     return generations
 
 

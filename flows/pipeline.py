@@ -41,30 +41,57 @@ def train_all(
     data_dir: str,
     output_dir: str,
 ) -> list[ArtifactRef]:
-    """One model per (task, encoder, source, seed): in this process, or on the training pool."""
+    """One model per (task, encoder, source, synthetic replicate, seed): in this process, or
+    on the training pool."""
     jobs = [
-        (spec, model_name, source, generations.get((spec.id, _mode_of(config, source)), []), seed)
+        (spec, model_name, source, refs, seed, replicate)
         for spec in specs
         for model_name in config.training.models
         for source in config.sources
+        for replicate, refs in _replicates_of(config, generations, spec.id, source)
         for seed in config.training.seeds
     ]
     root = store_root(output_dir)
     deployment = config.runtime.training_deployment
     if deployment is None:
         return [
-            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root, seed)
-            for spec, model_name, source, refs, seed in jobs
+            train_evaluate_task(
+                spec, config, model_name, source, refs, data_dir, root, seed, replicate
+            )
+            for spec, model_name, source, refs, seed, replicate in jobs
         ]
     # All at once: the training pool's workers and concurrency limits decide how many run.
     futures = [
         train_remote_task.submit(
-            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root, seed
+            deployment,
+            spec,
+            config,
+            model_name,
+            source,
+            refs,
+            data_dir,
+            output_dir,
+            root,
+            seed,
+            replicate,
         )
-        for spec, model_name, source, refs, seed in jobs
+        for spec, model_name, source, refs, seed, replicate in jobs
     ]
     wait(futures)
     return [future.result() for future in futures]
+
+
+def _replicates_of(
+    config: ExperimentConfig, generations: Generations, task: str, source: str
+) -> list[tuple[int, list[ArtifactRef]]]:
+    """The synthetic sets a source trains on, by replicate; real trains once (replicate 0)."""
+    if source == "real":
+        return [(0, [])]
+    mode = _mode_of(config, source)
+    return [
+        (replicate, generations.get((task, mode, replicate), []))
+        for replicate in range(config.generation.replicates)
+    ]
 
 
 def _mode_of(config: ExperimentConfig, source: str) -> str:
@@ -104,7 +131,8 @@ def pipeline(
         diversity_task(
             spec,
             config,
-            {mode: refs for (task, mode), refs in generations.items() if task == spec.id},
+            # Diversity is measured on the first synthetic set of each mode.
+            {m: refs for (t, m, r), refs in generations.items() if t == spec.id and r == 0},
             data_dir,
             store_root(output_dir),
         )

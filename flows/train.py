@@ -14,7 +14,9 @@ from tasks.train import train_evaluate_task
 
 
 @flow(
-    name="train", flow_run_name="train {spec.id}/{source}/{model_name}/seed{seed}", log_prints=True
+    name="train",
+    flow_run_name="train {spec.id}/{source}/{model_name}/seed{seed}/replicate{replicate}",
+    log_prints=True,
 )
 def train(
     spec: TaskSpec,
@@ -25,6 +27,7 @@ def train(
     data_dir: str,
     output_dir: str = "llmsynth-output",
     seed: int | None = None,
+    replicate: int = 0,
 ) -> dict[str, Any]:
     """Fine-tune one encoder on one data source and evaluate it on the real test split.
 
@@ -38,11 +41,21 @@ def train(
         data_dir: Directory holding <task>/{train,test}.parquet on this worker.
         output_dir: Output directory or object-store URI shared with the pipeline.
         seed: Training seed (null: the first of config.training.seeds).
+        replicate: Which synthetic set `generations` is (0 for real; see
+            generation.replicates).
 
     Returns:
         The metrics artifact reference (uri, schema_name, rows, sha256) as a dict.
     """
     ref = train_evaluate_task(
-        spec, config, model_name, source, generations, data_dir, store_root(output_dir), seed
+        spec,
+        config,
+        model_name,
+        source,
+        generations,
+        data_dir,
+        store_root(output_dir),
+        seed,
+        replicate,
     )
     return ref.model_dump(mode="json")

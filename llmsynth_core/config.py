@@ -101,6 +101,13 @@ class GenerationConfig(_Stage):
     max_attempts_factor: float = Field(
         default=3.0, ge=1.0, description="Stop a label after per_label * factor requests."
     )
+    replicates: int = Field(
+        default=1,
+        ge=1,
+        description="k independent synthetic sets per task and mode, replicate r generated "
+        "with llm.seed + r; each trains its own models, so the gap's interval covers "
+        "generation randomness too.",
+    )
     on_truncated: Literal["drop", "trim"] = Field(
         default="trim",
         description="A reply cut off at max_tokens: 'trim' keeps it up to its last full "
@@ -166,7 +173,7 @@ class TrainingConfig(_Stage):
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
     max_length: int = Field(default=128, ge=8, le=4096)
     seeds: list[int] = Field(
-        default_factory=lambda: [42],
+        default_factory=lambda: [42, 43, 44],
         min_length=1,
         description="One model per seed and data source (the seed also draws the real "
         "subsample and the validation carve); several seeds give mean, std and a 95% "
@@ -364,6 +371,11 @@ class ExperimentConfig(_Stage):
     def panel_llm(self) -> LLMConfig:
         """The annotator panel's llm: analysis.annotator_llm, else the generator's."""
         return self.analysis.annotator_llm or self.llm
+
+    def for_replicate(self, replicate: int) -> ExperimentConfig:
+        """The config that generates synthetic set `replicate` (0-based): llm.seed + replicate."""
+        llm = self.llm.model_copy(update={"seed": self.llm.seed + replicate})
+        return self.model_copy(update={"llm": llm})
 
     def mixture(self, source: str) -> Mixture | None:
         """The mixture a source name stands for, if it is one."""

@@ -121,7 +121,10 @@ def _line(config: ExperimentConfig, spec: TaskSpec, mode: Mode, attempts: float)
     for label in spec.label_names:
         ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
         input_tokens += round(mean_prompt_tokens(ctx, per_label) * per_label)
-    requests = per_label * len(spec.labels)
+    # Each of generation.replicates synthetic sets makes the same number of requests.
+    replicates = config.generation.replicates
+    input_tokens *= replicates
+    requests = per_label * len(spec.labels) * replicates
     output_tokens = requests * effective_max_tokens(spec, config.llm)
     return LineEstimate(
         task=spec.id,

@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from llmsynth_core.agreement import panel_notes, uses_estimate
-from llmsynth_core.results import to_markdown, wide_table, with_ci
+from llmsynth_core.results import gap_cells, to_markdown, wide_table, with_ci
+from llmsynth_core.subjectivity import AUTHOR_LEVELS, SPEARMAN_TEXT, too_few_tasks
 
 SECTIONS = (
     "Results on the real test split",
@@ -113,7 +114,27 @@ def _results(run: RunData) -> Section:
             section.blocks.append(_table(with_ci(run.results, metric)))
     elif run.results.duplicated(["task", "model", "source"]).any():
         section.blocks.append(_table(_summary_stats(run.results, "macro_f1")))
+    if "gap_macro_f1" in run.results.columns:
+        section.blocks += [
+            _text(GAP_TEXT),
+            _table(gap_cells(run.results)),
+            _text(NORMALISED_GAP_TEXT),
+            _table(gap_cells(run.results, normalised=True)),
+        ]
     return section
+
+
+GAP_TEXT = (
+    "Gap = real minus synthetic Macro-F1 [95% paired bootstrap CI: the same resampled test "
+    "rows and seeds for both sides and, with generation.replicates > 1, resampled synthetic "
+    "sets]:"
+)
+NORMALISED_GAP_TEXT = (
+    "Normalised gap = gap / (real minus chance), the share of the real model's skill above "
+    "chance that training on synthetic data loses; chance is the expected Macro-F1 of a "
+    "classifier guessing uniformly at random (1/K for K balanced classes), so 2-class and "
+    "28-class tasks compare. n/a where real is not above chance:"
+)
 
 
 def _subjectivity(run: RunData) -> Section:
@@ -122,17 +143,17 @@ def _subjectivity(run: RunData) -> Section:
     if not info:
         section.blocks.append(_text("Not computed for this run."))
         return section
-    section.blocks.append(_text(f"Subjectivity: {info.get('source', 'registry levels')}."))
+    section.blocks.append(_text(f"Subjectivity: {info.get('source', AUTHOR_LEVELS)}."))
     levels = pd.DataFrame(
         [{"task": task, "subjectivity": level} for task, level in info["subjectivity"].items()]
     )
     section.blocks.append(_table(levels))
     spearman = info.get("spearman") or {}
     if spearman:
-        section.blocks.append(_text("Spearman's rho between subjectivity and the gap:"))
+        section.blocks.append(_text(SPEARMAN_TEXT))
         section.blocks.append(_table(pd.DataFrame([{"mode": m, **v} for m, v in spearman.items()])))
     else:
-        section.blocks.append(_text("Spearman's rho needs at least 3 tasks; this run has fewer."))
+        section.blocks.append(_text(info.get("note") or too_few_tasks(len(levels))))
     return section
 
 

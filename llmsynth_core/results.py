@@ -7,11 +7,22 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from llmsynth_core.uncertainty import interval_columns, seed_intervals
+from llmsynth_core.uncertainty import gap_columns, interval_columns, paired_gap, seed_intervals
 
 SOURCE_ORDER = ["real", "zero_shot", "few_shot"]
 RUN_KEYS = ["task", "subjectivity", "model", "source"]
 WIDE_INDEX = ["task", "subjectivity", "model"]
+# One trained model: its seed and, for synthetic sources, which generated set it trained on.
+UNIT_KEYS = ["seed", "replicate"]
+GAP_COLUMNS = [
+    "chance_macro_f1",
+    "gap_macro_f1",
+    "gap_low",
+    "gap_high",
+    "normalised_gap",
+    "normalised_gap_low",
+    "normalised_gap_high",
+]
 
 
 def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -22,21 +33,28 @@ def results_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def _with_replicate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs from before generation replicates trained on the one synthetic set: replicate 0."""
+    return frame if "replicate" in frame.columns else frame.assign(replicate=0)
+
+
 def summarise_seeds(
     runs: pd.DataFrame, predictions: pd.DataFrame, draws: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
-    """One row per (task, model, source): mean and std over seeds, 95% bootstrap CIs (seeds and
-    test instances resampled), and the means of the run sizes and times."""
+    """One row per (task, model, source): mean and std over its runs (seeds x replicates), 95%
+    bootstrap CIs (runs and test instances resampled), the means of the run sizes and times,
+    and for each synthetic source its paired gap to real (`gap_table`)."""
+    runs, predictions = _with_replicate(runs), _with_replicate(predictions)
     rows = []
     by_run = dict(list(predictions.groupby(["task", "model", "source"], sort=False)))
     for keys, group in runs.groupby(RUN_KEYS, sort=False):
         key = dict(zip(RUN_KEYS, keys, strict=True))
-        mine = by_run[(key["task"], key["model"], key["source"])].sort_values(["seed", "row"])
-        by_seed = [part for _, part in mine.groupby("seed", sort=True)]
-        truth = by_seed[0]["label_id"].to_numpy()
+        mine = by_run[(key["task"], key["model"], key["source"])]
+        by_unit = [part for _, part in mine.sort_values([*UNIT_KEYS, "row"]).groupby(UNIT_KEYS)]
+        truth = by_unit[0]["label_id"].to_numpy()
         intervals = seed_intervals(
             truth,
-            [part["pred_id"].to_numpy() for part in by_seed],
+            [part["pred_id"].to_numpy() for part in by_unit],
             len(group["label_names"].iloc[0]),
             draws=draws,
             seed=seed,
@@ -44,7 +62,8 @@ def summarise_seeds(
         rows.append(
             {
                 **key,
-                "n_seeds": len(group),
+                "n_seeds": group["seed"].nunique(),
+                "n_replicates": group["replicate"].nunique(),
                 **interval_columns(intervals),
                 "n_train": int(group["n_train"].mean()),
                 "n_test": int(group["n_test"].iloc[0]),
@@ -52,7 +71,60 @@ def summarise_seeds(
                 "train_seconds": float(group["train_seconds"].mean()),
             }
         )
-    return results_table(pd.DataFrame(rows))
+    classes = {
+        str(t): len(names) for t, names in runs.groupby("task")["label_names"].first().items()
+    }
+    gaps = gap_table(predictions, classes, draws=draws, seed=seed)
+    table = pd.DataFrame(rows).merge(gaps, on=["task", "model", "source"], how="left")
+    return results_table(table)
+
+
+def gap_table(
+    predictions: pd.DataFrame, n_classes: dict[str, int], draws: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Per task, model and synthetic source: real minus synthetic Macro-F1 with a paired
+    bootstrap interval over the shared test rows and seeds, and normalised by real minus chance
+    (`paired_gap`)."""
+    predictions = _with_replicate(predictions)
+    rows = []
+    for (task, model), group in predictions.groupby(["task", "model"], sort=False):
+        real = group[group["source"] == "real"]
+        if real.empty:
+            continue
+        where = f"{task}/{model}"
+        truth, real_preds = _grid(real, f"{where}/real")
+        for source, part in group[group["source"] != "real"].groupby("source", sort=False):
+            synth_truth, synth_preds = _grid(part, f"{where}/{source}")
+            seeds = (sorted(set(real["seed"])), sorted(set(part["seed"])))
+            if seeds[0] != seeds[1] or not np.array_equal(truth, synth_truth):
+                raise ValueError(
+                    f"{where}: real (seeds {seeds[0]}) and {source} (seeds {seeds[1]}) must be "
+                    "evaluated with the same seeds on the same test rows; rerun both with one "
+                    "config"
+                )
+            interval = paired_gap(
+                truth, real_preds[:, 0, :], synth_preds, n_classes[str(task)], draws, seed
+            )
+            rows.append({"task": task, "model": model, "source": source, **gap_columns(interval)})
+    return pd.DataFrame(rows, columns=["task", "model", "source", *GAP_COLUMNS])
+
+
+def _grid(predictions: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Truth by test row, and predictions as (seeds, replicates, rows), rows in order."""
+    ordered = predictions.sort_values([*UNIT_KEYS, "row"])
+    n_seeds, n_replicates = ordered["seed"].nunique(), ordered["replicate"].nunique()
+    n_rows = ordered["row"].nunique()
+    if len(ordered) != n_seeds * n_replicates * n_rows:
+        raise ValueError(
+            f"{where}: predictions are not one per test row, seed and replicate "
+            f"({len(ordered)} rows for {n_seeds} seeds x {n_replicates} replicates x "
+            f"{n_rows} test rows); a training run is missing or duplicated"
+        )
+    first = ordered.iloc[:n_rows]
+    return (
+        first["label_id"].to_numpy(),
+        ordered["pred_id"].to_numpy().reshape(n_seeds, n_replicates, n_rows),
+    )
 
 
 def per_class_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -92,6 +164,24 @@ def with_ci(results: pd.DataFrame, metric: str) -> pd.DataFrame:
                 results[f"{metric}_ci_high"],
                 strict=True,
             )
+        ]
+    )
+    return _by_source(cells, "cell", "first")
+
+
+def gap_cells(results: pd.DataFrame, normalised: bool = False) -> pd.DataFrame:
+    """Task x synthetic source cells "gap [low, high]" of the paired gap, or of the normalised
+    gap; n/a where real is not above chance."""
+    column, low, high = (
+        ("normalised_gap", "normalised_gap_low", "normalised_gap_high")
+        if normalised
+        else ("gap_macro_f1", "gap_low", "gap_high")
+    )
+    synthetic = results[results["source"] != "real"]
+    cells = synthetic.assign(
+        cell=[
+            "n/a" if pd.isna(g) else f"{g:.3f} [{lo:.3f}, {hi:.3f}]"
+            for g, lo, hi in zip(synthetic[column], synthetic[low], synthetic[high], strict=True)
         ]
     )
     return _by_source(cells, "cell", "first")

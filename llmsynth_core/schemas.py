@@ -42,6 +42,7 @@ PREDICTIONS = pa.schema(
         ("model", pa.string()),
         ("source", pa.string()),
         ("seed", pa.int64()),
+        ("replicate", pa.int64()),  # which synthetic set (generation.replicates); real: 0
         ("row", pa.int64()),
         ("label", pa.string()),
         ("label_id", pa.int64()),
@@ -60,6 +61,7 @@ METRICS = pa.schema(
         ("model", pa.string()),
         ("source", pa.string()),
         ("seed", pa.int64()),
+        ("replicate", pa.int64()),  # which synthetic set (generation.replicates); real: 0
         ("n_train", pa.int64()),
         ("n_validation", pa.int64()),
         ("n_test", pa.int64()),
@@ -85,6 +87,7 @@ CURVES = pa.schema(
         ("model", pa.string()),
         ("source", pa.string()),
         ("seed", pa.int64()),
+        ("replicate", pa.int64()),  # which synthetic set (generation.replicates); real: 0
         ("epoch", pa.int64()),
         ("train_loss", pa.float64()),
         ("validation_macro_f1", pa.float64()),  # null without a validation split

@@ -3,6 +3,7 @@ judgments, and its rank correlation with the real-minus-synthetic performance ga
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -67,22 +68,97 @@ def subjectivity_levels(strengths: Mapping[str, float], levels: int = 5) -> dict
     return {task: 1 + (rank * levels) // n for rank, task in enumerate(ordered)}
 
 
+AUTHOR_LEVELS = "author-assigned levels"
+MIN_TASKS = 4
+# Up to this many tasks every ordering of the gaps is tried (8! = 40,320); beyond, a sample.
+EXACT_PERMUTATIONS_UP_TO = 8
+
+
+def subjectivity_source(comparisons: Sequence[Comparison] = (), file: str = "") -> str:
+    """What the subjectivity of a fit comes from: the registry's levels, which llmsynth's
+    authors assigned (not the study's ranking), or a Bradley-Terry fit of judgments."""
+    if not comparisons:
+        return AUTHOR_LEVELS
+    return f"Bradley-Terry on {len(comparisons)} judgments from {file}"
+
+
+SPEARMAN_TEXT = (
+    "Spearman's rho between subjectivity and the gap, its 95% bootstrap interval over tasks "
+    "(low, high) and a two-sided permutation p-value:"
+)
+
+
+def too_few_tasks(n: int) -> str:
+    return f"The subjectivity fit needs at least {MIN_TASKS} tasks; this run has {n}."
+
+
 @dataclass(frozen=True)
 class RankCorrelation:
+    """Spearman's rho, its bootstrap interval over tasks, and a two-sided permutation p-value."""
+
     rho: float
+    low: float
+    high: float
     p_value: float
     n: int
+    permutations: str  # "exact (n!)" or "Monte Carlo (draws)"
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank)."""
+    return np.asarray(stats.rankdata(values, axis=-1), dtype=np.float64)
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson's r of each row pair; NaN where a row is constant."""
+    x = x - x.mean(axis=-1, keepdims=True)
+    y = y - y.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
+    numerator = (x * y).sum(axis=-1)
+    r: np.ndarray = np.divide(
+        numerator, denominator, out=np.full_like(numerator, np.nan), where=denominator > 0
+    )
+    return r
 
 
 def gap_correlation(
-    subjectivity: Mapping[str, float], gaps: Mapping[str, float]
+    subjectivity: Mapping[str, float],
+    gaps: Mapping[str, float],
+    draws: int = 10_000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> RankCorrelation:
-    """Spearman's rho between task subjectivity and the real-minus-synthetic gap."""
+    """Spearman's rho between task subjectivity and the real-minus-synthetic gap.
+
+    The interval resamples tasks (with replacement; resamples with a constant side are
+    skipped); the p-value counts the orderings of the gaps whose |rho| reaches the observed
+    one: all of them up to EXACT_PERMUTATIONS_UP_TO tasks, else `draws` seeded shuffles.
+    """
     tasks = sorted(set(subjectivity) & set(gaps))
-    if len(tasks) < 3:
-        raise ValueError(f"a rank correlation needs at least 3 tasks; got {tasks}")
-    result = stats.spearmanr([subjectivity[t] for t in tasks], [gaps[t] for t in tasks])
-    return RankCorrelation(rho=float(result.statistic), p_value=float(result.pvalue), n=len(tasks))
+    if len(tasks) < MIN_TASKS:
+        raise ValueError(f"{too_few_tasks(len(tasks))} Tasks with both: {tasks}")
+    x = np.array([subjectivity[t] for t in tasks], dtype=np.float64)
+    y = np.array([gaps[t] for t in tasks], dtype=np.float64)
+    n = len(tasks)
+    rx, ry = _ranks(x), _ranks(y)
+    rho = float(_pearson_rows(rx, ry))
+    rng = np.random.default_rng(seed)
+    exact = n <= EXACT_PERMUTATIONS_UP_TO
+    if exact:
+        orders = np.array(list(itertools.permutations(range(n))))
+        label = f"exact ({len(orders)})"
+    else:
+        orders = np.argsort(rng.random((draws, n)), axis=1)
+        label = f"Monte Carlo ({draws})"
+    shuffled = _pearson_rows(rx[None, :], ry[orders])
+    reached = int((np.abs(shuffled) >= abs(rho) - 1e-12).sum())
+    # A Monte Carlo p-value counts the observed ordering too, so it is never 0.
+    p_value = reached / len(orders) if exact else (reached + 1) / (draws + 1)
+    picks = rng.integers(0, n, size=(draws, n))
+    boot = _pearson_rows(_ranks(x[picks]), _ranks(y[picks]))
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.nanpercentile(boot, [tail, 100 - tail])
+    return RankCorrelation(rho, float(low), float(high), float(p_value), n, label)
 
 
 def read_comparisons(frame: pd.DataFrame, source: str) -> list[Comparison]:

@@ -153,7 +153,10 @@ class TaskSpec(_Frozen):
     description: str
     domain: str = Field(description="Kind of text, e.g. 'news article', 'tweet'.")
     subjectivity: int = Field(
-        ge=1, le=5, description="1 = most objective ... 5 = most subjective (study's ranking)."
+        ge=1,
+        le=5,
+        description="1 = most objective ... 5 = most subjective (author-assigned; see "
+        "analysis.comparisons_file for a ranking fitted to judgments).",
     )
     labels: list[LabelSpec] = Field(min_length=2)
     data: DataSpec

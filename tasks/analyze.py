@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +24,10 @@ from llmsynth_core.assumptions import assumed_settings
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
 from llmsynth_core.registry import load_registry, select_tasks
+from llmsynth_core.report import GAP_TEXT, NORMALISED_GAP_TEXT
 from llmsynth_core.results import (
     confusion_table,
+    gap_cells,
     per_class_table,
     summarise_seeds,
     to_markdown,
@@ -32,10 +35,15 @@ from llmsynth_core.results import (
     with_ci,
 )
 from llmsynth_core.subjectivity import (
+    MIN_TASKS,
+    SPEARMAN_TEXT,
+    Comparison,
     bradley_terry,
     gap_correlation,
     gaps_by_mode,
     read_comparisons,
+    subjectivity_source,
+    too_few_tasks,
 )
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
@@ -87,6 +95,11 @@ def analyze_task(
             to_markdown(wide_acc),
             "## Macro-F1 over seeds: mean ± std [95% bootstrap CI]",
             to_markdown(with_ci(table, "macro_f1")),
+            "## Real-minus-synthetic gap",
+            GAP_TEXT,
+            to_markdown(gap_cells(table)),
+            NORMALISED_GAP_TEXT,
+            to_markdown(gap_cells(table, normalised=True)),
             "## Per-class scores (mean over seeds)",
             to_markdown(per_class),
             "## All runs",
@@ -200,25 +213,32 @@ def _agreement_section(
 def _subjectivity_section(
     config: ExperimentConfig, metrics: pd.DataFrame, out: Path, data_dir: str | None
 ) -> list[str]:
-    """Task subjectivity (registry levels, or Bradley-Terry on judgments) against the gap."""
+    """Task subjectivity (author-assigned registry levels, or Bradley-Terry on judgments)
+    against the gap: Spearman's rho, its bootstrap CI over tasks and a permutation p-value."""
     first = metrics.groupby("task")["subjectivity"].first()
     levels = {str(task): float(level) for task, level in first.items()}
-    source = "registry levels (1 most objective .. 5 most subjective)"
+    comparisons: list[Comparison] = []
     strengths: dict[str, float] = {}
     if config.analysis.comparisons_file:
         path = Path(config.analysis.comparisons_file)
         if not path.is_absolute() and data_dir:
             path = Path(data_dir) / path
-        strengths = bradley_terry(read_comparisons(read_table(path), str(path)))
+        comparisons = read_comparisons(read_table(path), str(path))
+        strengths = bradley_terry(comparisons)
         # Subjectivity is the negative objectivity strength: higher = more subjective.
         levels = {task: -strength for task, strength in strengths.items() if task in levels}
-        source = f"Bradley-Terry fit of {path.name} (negated objectivity strength)"
+    source = subjectivity_source(comparisons, config.analysis.comparisons_file or "")
     gaps = gaps_by_mode(metrics)
     correlations = {}
+    notes = {}
     for mode, by_task in gaps.items():
-        if len(set(levels) & set(by_task)) >= 3:
-            result = gap_correlation(levels, by_task)
-            correlations[mode] = {"rho": result.rho, "p_value": result.p_value, "n": result.n}
+        shared = len(set(levels) & set(by_task))
+        if shared >= MIN_TASKS:
+            result = gap_correlation(levels, by_task, seed=config.analysis.seed)
+            correlations[mode] = asdict(result)
+        else:
+            notes[mode] = too_few_tasks(shared)
+    note = next(iter(notes.values()), too_few_tasks(len(levels))) if not correlations else ""
     (out / "subjectivity.json").write_text(
         json.dumps(
             {
@@ -227,6 +247,7 @@ def _subjectivity_section(
                 "bradley_terry": strengths,
                 "gaps": gaps,
                 "spearman": correlations,
+                "note": note,
             },
             indent=2,
         )
@@ -234,9 +255,9 @@ def _subjectivity_section(
     lines = ["## Task subjectivity vs the real-minus-synthetic gap", f"Subjectivity: {source}."]
     if correlations:
         rows = pd.DataFrame([{"mode": mode, **values} for mode, values in correlations.items()])
-        lines.append(to_markdown(rows))
+        lines += [SPEARMAN_TEXT, to_markdown(rows)]
     else:
-        lines.append("Spearman's rho needs at least 3 tasks; this run has fewer.")
+        lines.append(note)
     return lines
 
 

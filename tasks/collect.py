@@ -32,7 +32,9 @@ def collect_generations_task(
     accepted = rows["accepted"].astype(bool)
     pq.write_table(to_table(rows[accepted], GENERATIONS, "synthetic"), out / SYNTHETIC_FILE)
     pq.write_table(to_table(rows[~accepted], GENERATIONS, "rejects"), out / REJECTS_FILE)
-    volume = volume_table(rows, config.generation.per_label)
+    # With generation.replicates > 1 the volume of a label sums over its synthetic sets.
+    replicates = config.generation.replicates
+    volume = volume_table(rows, config.generation.per_label * replicates)
     shortfalls = shortfall_messages(volume, config.generation.max_attempts_factor)
     logger = get_run_logger()
     for message in shortfalls:

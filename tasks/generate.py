@@ -33,7 +33,9 @@ def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: 
     inputs = {
         "task": spec.model_dump(mode="json"),
         "llm": config.llm.reply_dict(),
-        "generation": config.generation.model_dump(mode="json"),
+        # How many sets a run makes does not change what one set holds; replicate r
+        # differs by its llm.seed (`ExperimentConfig.for_replicate`).
+        "generation": config.generation.model_dump(mode="json", exclude={"replicates"}),
         "mode": mode,
         "label": label,
         "columns": GENERATIONS.names,

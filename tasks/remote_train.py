@@ -24,7 +24,7 @@ class TrainingRunFailed(LlmsynthError):
 
 @task(
     name="train-remote",
-    task_run_name="dispatch {spec.id}/{source}/{model_name}/seed{seed}",
+    task_run_name="dispatch {spec.id}/{source}/{model_name}/seed{seed}/replicate{replicate}",
     cache_policy=NO_CACHE,  # the content-addressed store is the cache
 )
 def train_remote_task(
@@ -38,10 +38,11 @@ def train_remote_task(
     output_dir: str,
     store_root: str,
     seed: int,
+    replicate: int = 0,
 ) -> ArtifactRef:
     """Run `deployment` (the `train` flow) for one model and source; wait; return its metrics."""
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed)
+    key = metrics_key(spec, config, model_name, source, generations, seed, replicate)
     found = store.existing("metrics", key)
     if found is not None:
         return found
@@ -54,6 +55,7 @@ def train_remote_task(
         "data_dir": data_dir,
         "output_dir": output_dir,
         "seed": seed,
+        "replicate": replicate,
     }
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine

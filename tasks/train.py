@@ -17,6 +17,7 @@ from llmsynth_core.errors import DataError
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.metrics import ClassificationMetrics, classification_metrics
 from llmsynth_core.sampling import stratified_subsample
+from llmsynth_core.schemas import CURVES, METRICS, PREDICTIONS
 from llmsynth_core.taskspec import TaskSpec
 from llmsynth_core.training import EpochLog, LabelledTexts, TrainedClassifier, train_classifier
 from llmsynth_core.training_data import (
@@ -80,6 +81,7 @@ def metrics_key(
     source: str,
     generations: list[ArtifactRef],
     seed: int,
+    replicate: int = 0,
 ) -> str:
     """Content address of one training run: everything that changes its model and metrics."""
     training = config.training.model_dump(mode="json", exclude={"seeds", "mixtures", "save_models"})
@@ -95,6 +97,10 @@ def metrics_key(
             "mixture": mixture.model_dump(mode="json") if mixture else None,
             "seed": seed,
             "inputs": sorted(ref.sha256 for ref in generations),
+            # The rows name their synthetic set; the columns make a run stored before that
+            # column existed train again rather than fail its schema check.
+            "replicate": replicate,
+            "columns": [METRICS.names, PREDICTIONS.names, CURVES.names],
         }
     )
 
@@ -113,7 +119,7 @@ def _labelled(frame: pd.DataFrame, label_ids: dict[str, int]) -> LabelledTexts:
 
 @task(
     name="train-evaluate",
-    task_run_name="train {spec.id}/{source}/{model_name}/seed{seed}",
+    task_run_name="train {spec.id}/{source}/{model_name}/seed{seed}/replicate{replicate}",
     retries=1,
     retry_condition_fn=transport_failures_only,
     cache_policy=NO_CACHE,  # the content-addressed store below is the cache
@@ -127,11 +133,12 @@ def train_evaluate_task(
     data_dir: str,
     store_root: str,
     seed: int | None = None,
+    replicate: int = 0,
 ) -> ArtifactRef:
     """Train, predict the real test split, and write predictions, curves and a metrics row."""
     seed = config.training.seeds[0] if seed is None else seed
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed)
+    key = metrics_key(spec, config, model_name, source, generations, seed, replicate)
     found = store.existing("metrics", key)
     progress_id = f"{spec.id} train {source} seed {seed}"
     if found is not None:
@@ -212,7 +219,13 @@ def train_evaluate_task(
     pred = proba.argmax(axis=1)
     truth = test["label_id"].to_numpy()
     metrics = classification_metrics(truth, pred, len(spec.labels))
-    ids: dict[str, Any] = {"task": spec.id, "model": model_name, "source": source, "seed": seed}
+    ids: dict[str, Any] = {
+        "task": spec.id,
+        "model": model_name,
+        "source": source,
+        "seed": seed,
+        "replicate": replicate,
+    }
     manifest = {
         "stage": "training",
         **ids,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from llmsynth_core.config import (
     ExperimentConfig,
+    TrainingConfig,
     list_presets,
     load_experiment,
     parse_experiment,
@@ -63,6 +64,21 @@ def test_paper_is_the_studys_full_setting(registry: dict[str, Any]) -> None:
     assert config.generation.per_label == 3000
     assert config.training.models == ["bert-base-uncased", "roberta-base"]
     assert set(config.generation.modes) == {"zero_shot", "few_shot"}
+
+
+def test_presets_and_default_train_three_seeds_and_one_synthetic_set() -> None:
+    # One seed gives no spread over training randomness; three is the least that does.
+    assert TrainingConfig().seeds == [42, 43, 44]
+    for name in ("quick", "paper"):
+        config = load_experiment(preset_path(name))
+        assert config.training.seeds == [42, 43, 44], name
+        assert config.generation.replicates == 1, name
+
+
+def test_replicates_must_be_at_least_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\ntasks: [ag_news]\ngeneration:\n  replicates: 0\n")
+    with pytest.raises(ConfigError, match=r"generation.replicates: .*greater than or equal to 1"):
+        load_experiment(path)
 
 
 def test_unknown_preset_lists_the_available_ones() -> None:
@@ -135,6 +151,7 @@ def test_semantic_hash_ignores_runtime_and_description(quick_raw: dict[str, Any]
     [
         ("llm", "temperature", 0.3),
         ("generation", "per_label", 25),
+        ("generation", "replicates", 2),
         ("training", "seeds", [7]),
         ("training", "validation_fraction", 0.2),
         ("training", "mixtures", [{"mode": "few_shot", "real_per_label": 5}]),

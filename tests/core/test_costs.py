@@ -149,6 +149,15 @@ def test_replies_are_counted_at_the_tasks_own_max_tokens() -> None:
     assert [line.output_tokens for line in result.lines] == [12 * 8, 12 * 50]
 
 
+def test_replicates_multiply_requests_tokens_and_cost() -> None:
+    prices = {"input_price_per_mtok": 1.0, "output_price_per_mtok": 1.0}
+    one = estimate(_config(llm=prices), [_spec()])
+    three = estimate(_config(llm=prices, generation={"replicates": 3}), [_spec()])
+    assert three.requests == 3 * one.requests
+    assert three.input_tokens == 3 * one.input_tokens
+    assert three.usd == pytest.approx(3 * one.usd)
+
+
 def test_hours_follow_the_slowest_limit() -> None:
     spec = _spec()
     # 12 requests of 3 s each, 2 in flight per chunk, 2 chunks (labels) at once: 9 s.

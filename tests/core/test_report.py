@@ -87,3 +87,60 @@ def test_agreement_from_the_panel_names_its_model_k_and_drops() -> None:
         "2 dropped" in markdown
     )
     assert "| LLM estimate (big-panel, k=5) |" in markdown  # in the fits and sweeps tables
+
+
+def test_results_section_shows_the_paired_gap_and_its_normalised_form() -> None:
+    gaps = {
+        "zero_shot": (0.2, 0.15, 0.25, 0.5, 0.4, 0.6),
+        "few_shot": (0.1, 0.05, 0.15, 0.25, 0.1, 0.4),
+    }
+    results = RESULTS.assign(
+        **{
+            column: [float("nan") if s == "real" else gaps[s][i] for s in RESULTS["source"]]
+            for i, column in enumerate(
+                (
+                    "gap_macro_f1",
+                    "gap_low",
+                    "gap_high",
+                    "normalised_gap",
+                    "normalised_gap_low",
+                    "normalised_gap_high",
+                )
+            )
+        }
+    )
+    markdown = render_markdown("r", build_sections(RunData(name="g", results=results), {}), {})
+    assert "| t | 1 | m | 0.200 [0.150, 0.250] | 0.100 [0.050, 0.150] |" in markdown
+    assert "| t | 1 | m | 0.500 [0.400, 0.600] | 0.250 [0.100, 0.400] |" in markdown
+    assert "uniformly at random" in markdown  # the report says what chance means
+
+
+def test_subjectivity_section_names_its_source_and_says_why_there_is_no_fit() -> None:
+    info = {
+        "source": "author-assigned levels",
+        "subjectivity": {"t": 1.0, "u": 5.0},
+        "note": "The subjectivity fit needs at least 4 tasks; this run has 2.",
+    }
+    markdown = render_markdown(
+        "r", build_sections(RunData(name="s", results=RESULTS, subjectivity=info), {}), {}
+    )
+    assert "Subjectivity: author-assigned levels." in markdown
+    assert "needs at least 4 tasks; this run has 2." in markdown
+    fitted = {
+        **info,
+        "spearman": {
+            "zero_shot": {
+                "rho": 0.8,
+                "low": 0.2,
+                "high": 1.0,
+                "p_value": 0.05,
+                "n": 6,
+                "permutations": "exact (720)",
+            }
+        },
+    }
+    markdown = render_markdown(
+        "r", build_sections(RunData(name="s", results=RESULTS, subjectivity=fitted), {}), {}
+    )
+    assert "permutation p-value" in markdown
+    assert "| zero_shot | 0.800 | 0.200 | 1.000 | 0.050 | 6 | exact (720) |" in markdown

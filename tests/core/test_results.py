@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from llmsynth_core.metrics import macro_f1
 from llmsynth_core.results import (
     confusion_table,
+    gap_cells,
     per_class_table,
     results_table,
     summarise_seeds,
@@ -168,3 +170,85 @@ def test_per_class_and_confusion_tables() -> None:
         for t, p, n in zip(confusion["true"], confusion["pred"], confusion["count"], strict=True)
     }
     assert counts == {("no", "no"): 5, ("no", "yes"): 1, ("yes", "no"): 1, ("yes", "yes"): 5}
+
+
+TRUTH = [0, 1, 1, 0, 1, 0]
+
+
+def _run_of(source: str, seed: int, pred: list[int], replicate: int = 0) -> tuple[dict, list]:
+    """One training run's metrics row and prediction rows on TRUTH (two balanced classes)."""
+    f1 = macro_f1(TRUTH, pred, 2)
+    run = {
+        "task": "t",
+        "subjectivity": 2,
+        "model": "m",
+        "source": source,
+        "seed": seed,
+        "replicate": replicate,
+        "n_train": 10,
+        "n_test": len(TRUTH),
+        "best_epoch": 1,
+        "train_seconds": 1.0,
+        "label_names": ["no", "yes"],
+        "macro_f1": f1,
+    }
+    rows = [
+        {
+            "task": "t",
+            "model": "m",
+            "source": source,
+            "seed": seed,
+            "replicate": replicate,
+            "row": row,
+            "label_id": TRUTH[row],
+            "pred_id": pred[row],
+        }
+        for row in range(len(TRUTH))
+    ]
+    return run, rows
+
+
+def _frames(*runs: tuple[dict, list]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (
+        pd.DataFrame([run for run, _ in runs]),
+        pd.DataFrame([row for _, rows in runs for row in rows]),
+    )
+
+
+def test_summarise_seeds_adds_the_paired_gap_per_synthetic_source() -> None:
+    four_of_six = [0, 1, 0, 0, 1, 1]  # Macro-F1 2/3
+    runs, predictions = _frames(
+        _run_of("real", 1, TRUTH),
+        _run_of("real", 2, TRUTH),
+        _run_of("zero_shot", 1, four_of_six),
+        _run_of("zero_shot", 2, four_of_six),
+    )
+    table = summarise_seeds(runs, predictions, draws=200).set_index("source")
+    assert table.loc["real", ["gap_macro_f1", "gap_low", "normalised_gap"]].isna().all()
+    row = table.loc["zero_shot"]
+    assert row["gap_macro_f1"] == pytest.approx(table.loc["real", "macro_f1"] - row["macro_f1"])
+    assert row["gap_macro_f1"] == pytest.approx(1 / 3)
+    assert row["gap_low"] <= row["gap_macro_f1"] <= row["gap_high"]
+    # Chance Macro-F1 on two balanced classes is 1/2: a third lost of a margin of a half.
+    assert row["chance_macro_f1"] == pytest.approx(0.5)
+    assert row["normalised_gap"] == pytest.approx(2 / 3)
+    assert row["normalised_gap_low"] <= row["normalised_gap"] <= row["normalised_gap_high"]
+    cells = gap_cells(table.reset_index())
+    assert list(cells.columns) == ["task", "subjectivity", "model", "zero_shot"]
+    assert cells.loc[0, "zero_shot"].startswith("0.333 [")
+
+
+def test_summarise_seeds_averages_replicates_and_counts_them() -> None:
+    runs, predictions = _frames(
+        _run_of("real", 1, TRUTH),
+        _run_of("zero_shot", 1, TRUTH, replicate=0),
+        _run_of("zero_shot", 1, [1 - y for y in TRUTH], replicate=1),  # Macro-F1 0
+    )
+    table = summarise_seeds(runs, predictions, draws=200).set_index("source")
+    row = table.loc["zero_shot"]
+    assert (row["n_seeds"], row["n_replicates"]) == (1, 2)
+    assert row["macro_f1"] == pytest.approx(0.5)
+    assert row["gap_macro_f1"] == pytest.approx(0.5)
+    # Resampling the two replicates spans the gap from 0 (both right) to 1 (both wrong).
+    assert (row["gap_low"], row["gap_high"]) == (0.0, 1.0)
+    assert table.loc["real", "n_replicates"] == 1

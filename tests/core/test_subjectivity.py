@@ -4,6 +4,7 @@ import random
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from llmsynth_core.subjectivity import (
     Comparison,
@@ -12,6 +13,8 @@ from llmsynth_core.subjectivity import (
     gaps_by_mode,
     read_comparisons,
     subjectivity_levels,
+    subjectivity_source,
+    too_few_tasks,
 )
 
 TRUE_ORDER = ["ag_news", "imdb", "sms_spam", "tweet_irony", "humor_speech"]  # most objective first
@@ -57,6 +60,7 @@ def test_gap_correlation_is_spearman() -> None:
     result = gap_correlation(subjectivity, gaps)
     assert result.rho == pytest.approx(0.8)
     assert result.n == 4
+    assert result.low <= result.rho <= result.high
     assert gap_correlation(subjectivity, {t: -g for t, g in gaps.items()}).rho == pytest.approx(
         -0.8
     )
@@ -73,3 +77,45 @@ def test_gaps_by_mode_average_models_and_seeds() -> None:
         ]
     )
     assert gaps_by_mode(metrics) == {"zero_shot": {"a": pytest.approx(0.25), "b": 0.0}}
+
+
+def test_exact_permutation_p_value_of_a_perfect_order() -> None:
+    # Four tasks in perfect order: of the 4! = 24 orderings of the gaps, only this one and its
+    # reverse reach |rho| = 1, so the two-sided exact p-value is 2/24.
+    subjectivity = {"a": 1, "b": 2, "c": 3, "d": 4}
+    gaps = {"a": 0.0, "b": 0.1, "c": 0.2, "d": 0.3}
+    result = gap_correlation(subjectivity, gaps)
+    assert result.rho == 1.0
+    assert result.p_value == pytest.approx(2 / 24)
+    assert result.permutations == "exact (24)"
+    # Every bootstrap resample of a monotone relation is monotone too.
+    assert (result.low, result.high) == (1.0, 1.0)
+
+
+def test_many_tasks_use_seeded_monte_carlo_permutations() -> None:
+    tasks = [f"t{i}" for i in range(12)]
+    subjectivity = {t: i for i, t in enumerate(tasks)}
+    noise = [0.3, -0.1, 0.2, 0.0, -0.3, 0.1, 0.25, -0.2, 0.05, -0.05, 0.15, -0.25]
+    gaps = {t: 0.02 * i + n for i, (t, n) in enumerate(zip(tasks, noise, strict=True))}
+    result = gap_correlation(subjectivity, gaps, draws=4000, seed=1)
+    assert result.permutations == "Monte Carlo (4000)"
+    assert result == gap_correlation(subjectivity, gaps, draws=4000, seed=1)
+    # scipy's two-sided p-value (t approximation) agrees with the permutation one.
+    reference = stats.spearmanr([subjectivity[t] for t in tasks], [gaps[t] for t in tasks])
+    assert result.rho == pytest.approx(reference.statistic)
+    assert result.p_value == pytest.approx(reference.pvalue, abs=0.03)
+    assert result.low < result.rho < result.high
+
+
+def test_fewer_than_four_tasks_get_no_number() -> None:
+    with pytest.raises(ValueError, match="at least 4 tasks"):
+        gap_correlation({"a": 1, "b": 2, "c": 3}, {"a": 0.1, "b": 0.2, "c": 0.3})
+    assert too_few_tasks(3) == "The subjectivity fit needs at least 4 tasks; this run has 3."
+
+
+def test_the_fit_names_its_source() -> None:
+    assert subjectivity_source() == "author-assigned levels"
+    pairs = _simulate(540, seed=3)
+    assert (
+        subjectivity_source(pairs, "pairs.csv") == "Bradley-Terry on 540 judgments from pairs.csv"
+    )

@@ -19,7 +19,13 @@ def small_config(
             "tasks": list(tasks),
             "llm": {"endpoint": base_url, "model": "fake-model", "max_tokens": 40},
             "generation": {"per_label": per_label, "few_shot_k": 2},
-            "training": {"epochs": 1, "max_steps": max_steps, "batch_size": 4, "max_length": 32},
+            "training": {
+                "seeds": [42],
+                "epochs": 1,
+                "max_steps": max_steps,
+                "batch_size": 4,
+                "max_length": 32,
+            },
             "evaluation": {"max_test_examples": max_test_examples},
             "analysis": {"min_instances_per_threshold": 2},
         }

@@ -59,6 +59,17 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         expected_rows = {"ag_news": 4 * 3, "financial_phrasebank": 3 * 3}
         assert (synthetic["n_train"] == synthetic["task"].map(expected_rows)).all()
         assert "## Macro-F1" in (run_dir / "results.md").read_text()
+        # The paired gap of each synthetic source to real, on the same test rows and seeds.
+        real_f1 = results[results["source"] == "real"].set_index(["task", "model"])["macro_f1"]
+        gap = synthetic.set_index(["task", "model"])
+        assert gap["gap_macro_f1"].to_numpy() == pytest.approx(
+            (real_f1.reindex(gap.index) - gap["macro_f1"]).to_numpy()
+        )
+        assert (
+            (gap["gap_low"] <= gap["gap_macro_f1"]) & (gap["gap_macro_f1"] <= gap["gap_high"])
+        ).all()
+        assert results.loc[results["source"] == "real", "gap_macro_f1"].isna().all()
+        assert "Normalised gap" in (run_dir / "report.md").read_text()
         assert (results["macro_f1_ci_low"] <= results["macro_f1"]).all()
         assert (results["macro_f1"] <= results["macro_f1_ci_high"]).all()
         # Per-epoch curves, per-class scores and a saved model for every training run.
@@ -117,6 +128,9 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         subjectivity = json.loads((run_dir / "subjectivity.json").read_text())
         strengths = subjectivity["bradley_terry"]
         assert strengths["ag_news"] > strengths["financial_phrasebank"]
+        assert subjectivity["source"] == f"Bradley-Terry on 4 judgments from {judgments}"
+        assert subjectivity["spearman"] == {}  # two tasks: no number, and the report says why
+        assert "needs at least 4 tasks; this run has 2." in (run_dir / "report.md").read_text()
         # The report: every section in both renderings, figures beside the Markdown.
         markdown = (run_dir / "report.md").read_text()
         page = (run_dir / "report.html").read_text()
@@ -162,3 +176,26 @@ def test_pipeline_rejects_bad_data_before_any_call(sample_dir: Path, tmp_path: P
         with pytest.raises(Exception, match="Weather"):
             pipeline(config, str(bad), str(tmp_path / "out"))
         assert server.count() == 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_replicates_train_one_model_per_synthetic_set(sample_dir: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer(echo_responder, models=["fake-model"]) as server:
+        config = small_config(server.base_url, tasks=("ag_news",), per_label=2, max_steps=1)
+        generation = config.generation.model_copy(update={"modes": ["zero_shot"], "replicates": 2})
+        config = config.model_copy(update={"generation": generation})
+        run_dir = Path(pipeline(config, str(sample_dir), str(tmp_path)))
+        seeds = {body["seed"] for body in (r.body for r in server.requests) if "seed" in body}
+
+    runs = pd.read_parquet(run_dir / "runs.parquet")
+    replicates = runs.groupby("source")["replicate"].apply(sorted).to_dict()
+    assert replicates == {"real": [0], "zero_shot": [0, 1]}
+    results = pd.read_parquet(run_dir / "results.parquet").set_index("source")
+    assert results.loc["zero_shot", "n_replicates"] == 2
+    assert results.loc["zero_shot", "macro_f1"] == pytest.approx(
+        runs.loc[runs["source"] == "zero_shot", "macro_f1"].mean()
+    )
+    assert results.loc["zero_shot", "gap_low"] <= results.loc["zero_shot", "gap_high"]
+    # Two synthetic sets from different llm.seed: different requests, all in the collected data.
+    assert len(pd.read_parquet(run_dir / "synthetic.parquet")) == 2 * 4 * 2
+    assert len(seeds) >= 2 * 4 * 2

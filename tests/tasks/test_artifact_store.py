@@ -33,6 +33,7 @@ def _metrics(source: str = "real") -> pd.DataFrame:
                 "model": "m",
                 "source": source,
                 "seed": 42,
+                "replicate": 0,
                 "n_train": 12,
                 "n_validation": 0,
                 "n_test": 24,

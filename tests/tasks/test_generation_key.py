@@ -31,6 +31,14 @@ def test_prices_endpoint_and_key_name_do_not_move_artifacts() -> None:
     assert generation_key(spec, _config(temperature=0.5), "zero_shot", "irony") != base
 
 
+@pytest.fixture
+def gates_at_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The golden keys below were printed by code at gates@3; gates@4 re-judges replies on
+    purpose, so pin the version and let the test catch any *other* change of key."""
+    monkeypatch.setattr(tasks.generate, "GATES_VERSION", "gates@3")
+
+
+@pytest.mark.usefixtures("gates_at_3")
 def test_a_spec_without_its_own_max_tokens_keeps_its_keys() -> None:
     """Specs gained an optional prompts.max_tokens; one that does not set it must dump, and so
     key its generations, training and annotations, exactly as before the field existed."""
@@ -59,3 +67,19 @@ def test_a_new_completion_layout_moves_completion_keys_only(
     after = [generation_key(spec, c, "zero_shot", "irony") for c in (chat, completion)]
     assert after[0] == before[0]
     assert after[1] != before[1]
+
+
+@pytest.mark.usefixtures("gates_at_3")
+def test_replicate_zero_keeps_the_key_from_before_replicates() -> None:
+    spec = load_registry()["tweet_irony"]
+    # Keys printed by the code before generation.replicates existed (llm.seed 0 and 1): the
+    # first synthetic set of a run made then is reused, not regenerated.
+    before = {0: "76f6d7b6b22da80e", 1: "a69a7b7974f16cf1"}
+    three = _config().model_copy(
+        update={"generation": _config().generation.model_copy(update={"replicates": 3})}
+    )
+    assert generation_key(spec, _config(), "zero_shot", "irony") == before[0]
+    assert generation_key(spec, three.for_replicate(0), "zero_shot", "irony") == before[0]
+    # Replicate r is generated with llm.seed + r: the same set as a run with that seed.
+    assert generation_key(spec, three.for_replicate(1), "zero_shot", "irony") == before[1]
+    assert three.for_replicate(2).llm.seed == 2
