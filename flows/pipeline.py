@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.futures import wait
 
-from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
+from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
 from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
@@ -18,11 +16,15 @@ from tasks.collect import collect_generations_task
 from tasks.diversity import diversity_task
 from tasks.llm_server import llm_endpoint
 from tasks.remote_train import train_remote_task
+from tasks.snapshot import DataSnapshot
 from tasks.train import train_evaluate_task
 
 
 def annotate_all(
-    specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
+    specs: list[TaskSpec],
+    config: ExperimentConfig,
+    snapshots: dict[str, DataSnapshot],
+    output_dir: str,
 ) -> list[ArtifactRef]:
     """The LLM annotator panel, for tasks whose test split has no human agreement."""
     todo = [spec for spec in specs if not spec.data.agreement_column]
@@ -30,14 +32,15 @@ def annotate_all(
         return []
     llm = config.llm
     with llm_endpoint(llm.endpoint, llm.embedded_model, config.runtime.embedded_port) as url:
-        return [annotate_task(spec, config, data_dir, store_root(output_dir), url) for spec in todo]
+        root = store_root(output_dir)
+        return [annotate_task(spec, config, snapshots[spec.id], root, url) for spec in todo]
 
 
 def train_all(
     specs: list[TaskSpec],
     config: ExperimentConfig,
     generations: Generations,
-    data_dir: str,
+    snapshots: dict[str, DataSnapshot],
     output_dir: str,
 ) -> list[ArtifactRef]:
     """One model per (task, encoder, source, seed): in this process, or on the training pool."""
@@ -52,13 +55,24 @@ def train_all(
     deployment = config.runtime.training_deployment
     if deployment is None:
         return [
-            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root, seed)
+            train_evaluate_task(
+                spec, config, model_name, source, refs, snapshots[spec.id], root, seed
+            )
             for spec, model_name, source, refs, seed in jobs
         ]
     # All at once: the training pool's workers and concurrency limits decide how many run.
     futures = [
         train_remote_task.submit(
-            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root, seed
+            deployment,
+            spec,
+            config,
+            model_name,
+            source,
+            refs,
+            snapshots[spec.id],
+            output_dir,
+            root,
+            seed,
         )
         for spec, model_name, source, refs, seed in jobs
     ]
@@ -83,7 +97,8 @@ def pipeline(
 
     Args:
         config: The experiment (tasks, generator, generation, training, evaluation, analysis).
-        data_dir: Directory holding <task>/{train,test}.parquet on the machine that runs this.
+        data_dir: Directory or fsspec URI (s3://...) holding <task>/{train,test}.parquet; read
+            once into content-addressed snapshots that every later stage uses.
         output_dir: Local directory or object-store URI (s3://, gs://, az://) for artifacts
             and runs; content-addressed, so reruns reuse finished work.
         model: Generator model id that replaces config.llm.model, e.g. from the
@@ -92,19 +107,19 @@ def pipeline(
     if model:
         config = config.model_copy(update={"llm": config.llm.model_copy(update={"model": model})})
     specs = resolve_specs(config)
-    validate_data(specs, Path(data_dir))
+    snapshots = snapshot_data(specs, config, data_dir, output_dir)
     run_dir = new_run_dir(config, output_dir)
-    generations = generate_all(specs, config, data_dir, output_dir)
+    generations = generate_all(specs, config, snapshots, output_dir)
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
-    annotations = annotate_all(specs, config, data_dir, output_dir)
-    metrics = train_all(specs, config, generations, data_dir, output_dir)
+    annotations = annotate_all(specs, config, snapshots, output_dir)
+    metrics = train_all(specs, config, generations, snapshots, output_dir)
     diversity = [
         diversity_task(
             spec,
             config,
             {mode: refs for (task, mode), refs in generations.items() if task == spec.id},
-            data_dir,
+            snapshots[spec.id],
             store_root(output_dir),
         )
         for spec in specs

@@ -10,6 +10,7 @@ from flows.experiment import store_root
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
+from tasks.snapshot import DataSnapshot
 from tasks.train import train_evaluate_task
 
 
@@ -22,7 +23,7 @@ def train(
     model_name: str,
     source: str,
     generations: list[ArtifactRef],
-    data_dir: str,
+    snapshot: DataSnapshot,
     output_dir: str = "llmsynth-output",
     seed: int | None = None,
 ) -> dict[str, Any]:
@@ -35,7 +36,8 @@ def train(
         source: 'real' (size-matched real data), a generation mode (zero_shot, few_shot) or
             a mixture name from config.training.mixtures.
         generations: The generation artifacts to train on (empty for source 'real').
-        data_dir: Directory holding <task>/{train,test}.parquet on this worker.
+        snapshot: The task's data snapshot refs (train split, evaluation subsample) in the
+            artifact store, as the pipeline's snapshot task wrote them.
         output_dir: Output directory or object-store URI shared with the pipeline.
         seed: Training seed (null: the first of config.training.seeds).
 
@@ -43,6 +45,6 @@ def train(
         The metrics artifact reference (uri, schema_name, rows, sha256) as a dict.
     """
     ref = train_evaluate_task(
-        spec, config, model_name, source, generations, data_dir, store_root(output_dir), seed
+        spec, config, model_name, source, generations, snapshot, store_root(output_dir), seed
     )
     return ref.model_dump(mode="json")

@@ -117,6 +117,15 @@ def agreement_analysis(
     return sweep_frame, fit_frame
 
 
+def with_estimated_agreement(predictions: pd.DataFrame, estimates: pd.DataFrame) -> pd.DataFrame:
+    """The predictions without human agreement, each with the panel's estimate for the same
+    test instance (joined on task and row_id, never position); unrated instances drop out."""
+    unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
+    panel = estimates[["task", "row_id", "agreement_estimate"]]
+    merged = unrated.merge(panel, on=["task", "row_id"], how="inner", validate="many_to_one")
+    return merged.rename(columns={"agreement_estimate": "agreement"})
+
+
 HUMAN = "human"
 LLM_ESTIMATE = "llm-estimate"  # agreement_source of fits on the LLM annotator panel's estimate
 

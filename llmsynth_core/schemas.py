@@ -36,13 +36,25 @@ GENERATIONS = pa.schema(
     ]
 )
 
+# A task's train split, or its evaluation subsample in scoring order (tasks/snapshot.py).
+SNAPSHOT = pa.schema(
+    [
+        ("row_id", pa.string()),  # the data's own unique `id`, else a content hash
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("label_id", pa.int64()),
+        ("agreement", pa.float64()),  # null where the data has no annotator agreement
+    ]
+)
+
 PREDICTIONS = pa.schema(
     [
         ("task", pa.string()),
         ("model", pa.string()),
         ("source", pa.string()),
         ("seed", pa.int64()),
-        ("row", pa.int64()),
+        ("row", pa.int64()),  # position in the evaluation subsample
+        ("row_id", pa.string()),
         ("label", pa.string()),
         ("label_id", pa.int64()),
         ("pred_id", pa.int64()),
@@ -113,6 +125,7 @@ ANNOTATIONS = pa.schema(
     [
         ("task", pa.string()),
         ("row", pa.int64()),
+        ("row_id", pa.string()),  # joins the predictions of the same test instance
         ("annotations", pa.list_(pa.string())),  # parsed labels; null where unparsable
         ("raw", pa.list_(pa.string())),
         ("agreement_estimate", pa.float64()),
@@ -121,6 +134,7 @@ ANNOTATIONS = pa.schema(
 )
 
 SCHEMAS = {
+    "snapshot": SNAPSHOT,
     "generations": GENERATIONS,
     "predictions": PREDICTIONS,
     "metrics": METRICS,

@@ -13,7 +13,12 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from llmsynth_core.agreement import HUMAN, LLM_ESTIMATE, agreement_analysis
+from llmsynth_core.agreement import (
+    HUMAN,
+    LLM_ESTIMATE,
+    agreement_analysis,
+    with_estimated_agreement,
+)
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
 from llmsynth_core.results import (
@@ -156,10 +161,7 @@ def _agreement_section(
     fit_parts = [human_fits.assign(agreement_source=HUMAN)]
     if annotations:
         estimates = pd.concat([read_artifact(ref) for ref in annotations], ignore_index=True)
-        unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
-        merged = unrated.merge(
-            estimates[["task", "row", "agreement_estimate"]], on=["task", "row"], how="inner"
-        ).rename(columns={"agreement_estimate": "agreement"})
+        merged = with_estimated_agreement(predictions, estimates)
         estimate_sweeps, estimate_fits = agreement_analysis(merged, minimum)
         sweep_parts.append(estimate_sweeps.assign(agreement_source=LLM_ESTIMATE))
         fit_parts.append(estimate_fits.assign(agreement_source=LLM_ESTIMATE))

@@ -23,7 +23,8 @@ from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
 from tasks.budget import BudgetLedger, ledger_for
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
-from tasks.train import test_set
+from tasks.snapshot import DataSnapshot
+from tasks.splits import read_snapshot
 
 
 @task(
@@ -35,15 +36,20 @@ from tasks.train import test_set
     cache_policy=NO_CACHE,  # the content-addressed store and the request cache are the caches
 )
 def annotate_task(
-    spec: TaskSpec, config: ExperimentConfig, data_dir: str, store_root: str, base_url: str
+    spec: TaskSpec,
+    config: ExperimentConfig,
+    snapshot: DataSnapshot,
+    store_root: str,
+    base_url: str,
 ) -> ArtifactRef:
     """k labelling calls for each of the first `annotator_max_instances` test instances."""
     analysis = config.analysis
-    test = test_set(spec, config, Path(data_dir)).head(analysis.annotator_max_instances)
+    test = read_snapshot(snapshot.test).head(analysis.annotator_max_instances)
     texts = test["text"].astype(str).tolist()
     key = stable_hash(
         {
             "task": spec.model_dump(mode="json"),
+            "test_snapshot": snapshot.test.sha256,
             "llm": config.llm.reply_dict(),
             "k": analysis.annotator_panel,
             "texts": stable_hash(texts),
@@ -61,13 +67,14 @@ def annotate_task(
     labels = spec.label_names
     rows: list[dict[str, Any]] = []
     unparsable = 0
-    for row, raw in enumerate(replies):
+    for row, (row_id, raw) in enumerate(zip(test["row_id"], replies, strict=True)):
         parsed = [parse_label(reply, labels) for reply in raw]
         unparsable += sum(label is None for label in parsed)
         rows.append(
             {
                 "task": spec.id,
                 "row": row,
+                "row_id": row_id,
                 "annotations": parsed,
                 "raw": raw,
                 "agreement_estimate": estimated_agreement(parsed),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -16,7 +15,8 @@ from llmsynth_core.hashing import stable_hash
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, read_artifact
 from tasks.encoders import resolve_encoder
-from tasks.splits import read_split
+from tasks.snapshot import DataSnapshot
+from tasks.splits import read_snapshot
 
 
 def _sample(texts: list[str], n: int, seed: int) -> list[str]:
@@ -28,7 +28,7 @@ def diversity_task(
     spec: TaskSpec,
     config: ExperimentConfig,
     generations: dict[str, list[ArtifactRef]],
-    data_dir: str,
+    snapshot: DataSnapshot,
     store_root: str,
 ) -> ArtifactRef:
     """One row per source (real, then each synthetic mode) with every diversity measure."""
@@ -39,11 +39,12 @@ def diversity_task(
         texts = rows.loc[rows["accepted"], "text"].astype(str).tolist()
         synthetic[mode] = _sample(texts, analysis.diversity_max_texts, analysis.seed)
     size = max((len(texts) for texts in synthetic.values()), default=analysis.diversity_max_texts)
-    real_all = read_split(spec, Path(data_dir), "train")["text"].astype(str).tolist()
+    real_all = read_snapshot(snapshot.train)["text"].astype(str).tolist()
     sources = {"real": _sample(real_all, size, analysis.seed), **synthetic}
     key = stable_hash(
         {
             "task": spec.id,
+            "train_snapshot": snapshot.train.sha256,
             "analysis": analysis.model_dump(mode="json"),
             "texts": {source: stable_hash(texts) for source, texts in sources.items()},
         }

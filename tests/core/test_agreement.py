@@ -10,6 +10,7 @@ from llmsynth_core.agreement import (
     agreement_from_annotations,
     fit_sweep,
     threshold_sweep,
+    with_estimated_agreement,
 )
 
 
@@ -89,3 +90,22 @@ def test_agreement_analysis_per_model_and_source_skips_unrated_tasks() -> None:
     assert set(fits.columns) >= {"r_squared", "rho", "rho_p_value"}
     empty_sweeps, empty_fits = agreement_analysis(pd.DataFrame(rows[-1:]), min_instances=5)
     assert empty_sweeps.empty and empty_fits.empty
+
+
+def test_panel_estimates_join_predictions_by_row_id_not_position() -> None:
+    predictions = pd.DataFrame(
+        {
+            "task": ["t"] * 3 + ["u"],
+            "row": [0, 1, 2, 0],
+            "row_id": ["a", "b", "c", "a"],
+            "correct": [True, False, True, True],
+            "agreement": [float("nan")] * 3 + [1.0],  # task u has human agreement
+        }
+    )
+    # The panel rated c and a, in that order; b was not rated.
+    estimates = pd.DataFrame(
+        {"task": ["t", "t"], "row": [0, 1], "row_id": ["c", "a"], "agreement_estimate": [0.5, 1.0]}
+    )
+    merged = with_estimated_agreement(predictions, estimates)
+    assert dict(zip(merged["row_id"], merged["agreement"], strict=True)) == {"a": 1.0, "c": 0.5}
+    assert set(merged["task"]) == {"t"}

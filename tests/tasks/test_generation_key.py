@@ -24,3 +24,13 @@ def test_prices_endpoint_and_key_name_do_not_move_artifacts() -> None:
     )
     assert generation_key(spec, moved, "zero_shot", "irony") == base
     assert generation_key(spec, _config(temperature=0.5), "zero_shot", "irony") != base
+
+
+def test_only_few_shot_keys_follow_the_training_data() -> None:
+    spec = load_registry()["tweet_irony"]
+    config = _config()
+    zero = generation_key(spec, config, "zero_shot", "irony", "a" * 64)
+    assert generation_key(spec, config, "zero_shot", "irony", "b" * 64) == zero
+    assert generation_key(spec, config, "zero_shot", "irony") == zero
+    few = generation_key(spec, config, "few_shot", "irony", "a" * 64)
+    assert generation_key(spec, config, "few_shot", "irony", "b" * 64) != few
