@@ -9,7 +9,7 @@ from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import artifact_root, is_uri, join_uri, local_state_dir, upload_dir
-from tasks.splits import read_split
+from tasks.snapshot import DataSnapshot, snapshot_task
 
 
 def resolve_specs(config: ExperimentConfig) -> list[TaskSpec]:
@@ -17,11 +17,13 @@ def resolve_specs(config: ExperimentConfig) -> list[TaskSpec]:
     return select_tasks(registry, config.tasks)
 
 
-def validate_data(specs: list[TaskSpec], data_dir: Path) -> None:
-    """Fail before any paid or slow work if a split is missing or malformed."""
-    for spec in specs:
-        read_split(spec, data_dir, "train")
-        read_split(spec, data_dir, "test")
+def snapshot_data(
+    specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
+) -> dict[str, DataSnapshot]:
+    """Each task's data, read and validated once, by task id; fails before any paid or slow
+    work if a split is missing or malformed."""
+    root = store_root(output_dir)
+    return {spec.id: snapshot_task(spec, config, data_dir, root) for spec in specs}
 
 
 def new_run_dir(config: ExperimentConfig, output_dir: str) -> Path:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.context import AsyncClientContext
 
-from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
+from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
 from tasks.collect import collect_generations_task
 from tasks.generate import generate_label_task
 from tasks.llm_server import llm_endpoint
+from tasks.snapshot import DataSnapshot
 
 # Label chunks by (task, mode, replicate): replicate r is the synthetic set generated with
 # llm.seed + r (generation.replicates sets; one by default).
@@ -24,7 +24,10 @@ Generations = dict[tuple[str, str, int], list[ArtifactRef]]
 
 
 def generate_all(
-    specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
+    specs: list[TaskSpec],
+    config: ExperimentConfig,
+    snapshots: dict[str, DataSnapshot],
+    output_dir: str,
 ) -> Generations:
     """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode, replicate).
 
@@ -51,7 +54,13 @@ def generate_all(
             batch = chunks[start : start + wave]
             calls = [
                 generate_label_task(
-                    spec, config.for_replicate(replicate), mode, label, data_dir, root, base_url
+                    spec,
+                    config.for_replicate(replicate),
+                    mode,
+                    label,
+                    snapshots[spec.id],
+                    root,
+                    base_url,
                 )
                 for spec, mode, label, replicate in batch
             ]
@@ -79,8 +88,8 @@ def _await_all(calls: list[Coroutine[Any, Any, ArtifactRef]]) -> list[ArtifactRe
 def generate(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynth-output") -> str:
     """Generate the experiment's synthetic data; returns the run directory holding it."""
     specs = resolve_specs(config)
-    validate_data(specs, Path(data_dir))
-    generations = generate_all(specs, config, data_dir, output_dir)
+    snapshots = snapshot_data(specs, config, data_dir, output_dir)
+    generations = generate_all(specs, config, snapshots, output_dir)
     run_dir = new_run_dir(config, output_dir)
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))

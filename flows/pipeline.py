@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.futures import wait
 
-from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
+from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
 from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
@@ -18,11 +16,15 @@ from tasks.collect import collect_generations_task
 from tasks.diversity import diversity_task
 from tasks.llm_server import llm_endpoint
 from tasks.remote_train import train_remote_task
+from tasks.snapshot import DataSnapshot
 from tasks.train import train_evaluate_task
 
 
 def annotate_all(
-    specs: list[TaskSpec], config: ExperimentConfig, data_dir: str, output_dir: str
+    specs: list[TaskSpec],
+    config: ExperimentConfig,
+    snapshots: dict[str, DataSnapshot],
+    output_dir: str,
 ) -> list[ArtifactRef]:
     """The LLM annotator panel, for tasks whose test split has no human agreement; served by
     analysis.annotator_llm's endpoint, else the generator's."""
@@ -31,14 +33,15 @@ def annotate_all(
         return []
     llm = config.panel_llm
     with llm_endpoint(llm.endpoint, llm.embedded_model, config.runtime.embedded_port) as url:
-        return [annotate_task(spec, config, data_dir, store_root(output_dir), url) for spec in todo]
+        root = store_root(output_dir)
+        return [annotate_task(spec, config, snapshots[spec.id], root, url) for spec in todo]
 
 
 def train_all(
     specs: list[TaskSpec],
     config: ExperimentConfig,
     generations: Generations,
-    data_dir: str,
+    snapshots: dict[str, DataSnapshot],
     output_dir: str,
 ) -> list[ArtifactRef]:
     """One model per (task, encoder, source, synthetic replicate, seed): in this process, or
@@ -56,7 +59,7 @@ def train_all(
     if deployment is None:
         return [
             train_evaluate_task(
-                spec, config, model_name, source, refs, data_dir, root, seed, replicate
+                spec, config, model_name, source, refs, snapshots[spec.id], root, seed, replicate
             )
             for spec, model_name, source, refs, seed, replicate in jobs
         ]
@@ -69,7 +72,7 @@ def train_all(
             model_name,
             source,
             refs,
-            data_dir,
+            snapshots[spec.id],
             output_dir,
             root,
             seed,
@@ -111,7 +114,8 @@ def pipeline(
 
     Args:
         config: The experiment (tasks, generator, generation, training, evaluation, analysis).
-        data_dir: Directory holding <task>/{train,test}.parquet on the machine that runs this.
+        data_dir: Directory or fsspec URI (s3://...) holding <task>/{train,test}.parquet; read
+            once into content-addressed snapshots that every later stage uses.
         output_dir: Local directory or object-store URI (s3://, gs://, az://) for artifacts
             and runs; content-addressed, so reruns reuse finished work.
         model: Generator model id that replaces config.llm.model, e.g. from the
@@ -120,20 +124,20 @@ def pipeline(
     if model:
         config = config.model_copy(update={"llm": config.llm.model_copy(update={"model": model})})
     specs = resolve_specs(config)
-    validate_data(specs, Path(data_dir))
+    snapshots = snapshot_data(specs, config, data_dir, output_dir)
     run_dir = new_run_dir(config, output_dir)
-    generations = generate_all(specs, config, data_dir, output_dir)
+    generations = generate_all(specs, config, snapshots, output_dir)
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
-    annotations = annotate_all(specs, config, data_dir, output_dir)
-    metrics = train_all(specs, config, generations, data_dir, output_dir)
+    annotations = annotate_all(specs, config, snapshots, output_dir)
+    metrics = train_all(specs, config, generations, snapshots, output_dir)
     diversity = [
         diversity_task(
             spec,
             config,
             # Diversity is measured on the first synthetic set of each mode.
             {m: refs for (t, m, r), refs in generations.items() if t == spec.id and r == 0},
-            data_dir,
+            snapshots[spec.id],
             store_root(output_dir),
         )
         for spec in specs

@@ -10,6 +10,7 @@ from flows.experiment import store_root
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
+from tasks.snapshot import DataSnapshot
 from tasks.train import train_evaluate_task
 
 
@@ -24,7 +25,7 @@ def train(
     model_name: str,
     source: str,
     generations: list[ArtifactRef],
-    data_dir: str,
+    snapshot: DataSnapshot,
     output_dir: str = "llmsynth-output",
     seed: int | None = None,
     replicate: int = 0,
@@ -38,7 +39,8 @@ def train(
         source: 'real' (size-matched real data), a generation mode (zero_shot, few_shot) or
             a mixture name from config.training.mixtures.
         generations: The generation artifacts to train on (empty for source 'real').
-        data_dir: Directory holding <task>/{train,test}.parquet on this worker.
+        snapshot: The task's data snapshot refs (train split, evaluation subsample) in the
+            artifact store, as the pipeline's snapshot task wrote them.
         output_dir: Output directory or object-store URI shared with the pipeline.
         seed: Training seed (null: the first of config.training.seeds).
         replicate: Which synthetic set `generations` is (0 for real; see
@@ -53,7 +55,7 @@ def train(
         model_name,
         source,
         generations,
-        data_dir,
+        snapshot,
         store_root(output_dir),
         seed,
         replicate,

@@ -117,6 +117,15 @@ def agreement_analysis(
     return sweep_frame, fit_frame
 
 
+def with_estimated_agreement(predictions: pd.DataFrame, estimates: pd.DataFrame) -> pd.DataFrame:
+    """The predictions without human agreement, each with the panel's estimate for the same
+    test instance (joined on task and row_id, never position); unrated instances drop out."""
+    unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
+    panel = estimates[["task", "row_id", "agreement_estimate"]]
+    merged = unrated.merge(panel, on=["task", "row_id"], how="inner", validate="many_to_one")
+    return merged.rename(columns={"agreement_estimate": "agreement"})
+
+
 HUMAN = "human"
 LLM_ESTIMATE = "llm-estimate"  # agreement_source of fits on the LLM annotator panel's estimate
 
@@ -159,15 +168,10 @@ def estimate_analysis(
     predictions: pd.DataFrame, estimates: pd.DataFrame, min_instances: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sweeps and fits on the panel's estimate for test rows without human agreement, joined
-    on (task, row), the test-set position; tagged llm-estimate and with the panel's columns."""
-    unrated = predictions[predictions["agreement"].isna()].drop(columns="agreement")
-    merged = unrated.merge(
-        estimates[["task", "row", "agreement_estimate"]],
-        on=["task", "row"],
-        how="inner",
-        validate="many_to_one",
-    ).rename(columns={"agreement_estimate": "agreement"})
-    sweeps, fits = agreement_analysis(merged, min_instances)
+    on (task, row_id); tagged llm-estimate and with the panel's columns."""
+    sweeps, fits = agreement_analysis(
+        with_estimated_agreement(predictions, estimates), min_instances
+    )
     panel = panel_summary(estimates)
     sweeps = sweeps.assign(agreement_source=LLM_ESTIMATE).merge(panel, on="task", how="left")
     fits = fits.assign(agreement_source=LLM_ESTIMATE).merge(panel, on="task", how="left")

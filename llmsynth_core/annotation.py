@@ -88,6 +88,7 @@ def annotation_sample(test: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 def panel_frame(
     task: str,
     rows: Sequence[int],
+    row_ids: Sequence[str],
     replies: Sequence[Sequence[str]],
     labels: Sequence[str],
     model: str,
@@ -96,7 +97,7 @@ def panel_frame(
     instances, dropped (agreement_estimate null) and unparsable replies."""
     records: list[dict[str, Any]] = []
     unparsable = dropped = 0
-    for row, raw in zip(rows, replies, strict=True):
+    for row, row_id, raw in zip(rows, row_ids, replies, strict=True):
         parsed = [parse_label(reply, labels) for reply in raw]
         estimate = estimated_agreement(parsed)
         unparsable += sum(label is None for label in parsed)
@@ -105,6 +106,7 @@ def panel_frame(
             {
                 "task": task,
                 "row": int(row),
+                "row_id": str(row_id),
                 "annotations": parsed,
                 "raw": list(raw),
                 "agreement_estimate": estimate,
@@ -112,5 +114,5 @@ def panel_frame(
             }
         )
     counts = {"instances": len(records), "dropped": dropped, "unparsable": unparsable}
-    columns = ["task", "row", "annotations", "raw", "agreement_estimate", "model"]
+    columns = ["task", "row", "row_id", "annotations", "raw", "agreement_estimate", "model"]
     return pd.DataFrame(records, columns=columns), counts

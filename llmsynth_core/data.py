@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import pandas as pd
@@ -24,12 +25,18 @@ def read_table(path: Path) -> pd.DataFrame:
     """A Parquet or CSV file as a DataFrame."""
     if not path.exists():
         raise DataError(f"{path}: file not found; {DATA_DIR_HINT}")
-    suffix = path.suffix.lower()
+    return parse_table(path.read_bytes(), str(path))
+
+
+def parse_table(data: bytes, source: str) -> pd.DataFrame:
+    """The bytes of a Parquet, CSV or TSV file (type from `source`'s suffix) as a DataFrame."""
+    suffix = PurePosixPath(source).suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(path)
+        return pd.read_parquet(io.BytesIO(data))
     if suffix in {".csv", ".tsv"}:
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False)
-    raise DataError(f"{path}: unsupported file type {suffix!r}; use .parquet, .csv or .tsv")
+        sep = "\t" if suffix == ".tsv" else ","
+        return pd.read_csv(io.BytesIO(data), sep=sep, keep_default_na=False)
+    raise DataError(f"{source}: unsupported file type {suffix!r}; use .parquet, .csv or .tsv")
 
 
 def load_split(spec: TaskSpec, data_dir: Path, split: Split) -> pd.DataFrame:
@@ -50,9 +57,9 @@ def validate_split(frame: pd.DataFrame, spec: TaskSpec, source: str) -> pd.DataF
             )
     if frame.empty:
         raise DataError(f"{source}: the split is empty; it needs at least one row per label")
-    renamed = frame.rename(columns={c: r for c, r in columns.items() if c != r})
-    if spec.data.agreement_column and spec.data.agreement_column != "agreement":
-        renamed = renamed.rename(columns={spec.data.agreement_column: "agreement"})
+    if spec.data.agreement_column:
+        columns[spec.data.agreement_column] = "agreement"
+    renamed = _mapped(frame, columns)
     _check_texts(renamed["text"], source)
     labels = renamed["label"].astype(str)
     unknown = sorted(set(labels) - set(spec.label_names))
@@ -65,6 +72,13 @@ def validate_split(frame: pd.DataFrame, spec: TaskSpec, source: str) -> pd.DataF
     out["label"] = labels
     out["label_id"] = labels.map({name: i for i, name in enumerate(spec.label_names)})
     return out.reset_index(drop=True)
+
+
+def _mapped(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Rename the spec's columns to their roles; a file's own column that already bears a
+    role's name (a `label` column beside the named one) is dropped, not duplicated."""
+    shadowed = [role for role in columns.values() if role in frame.columns and role not in columns]
+    return frame.drop(columns=shadowed).rename(columns=columns)
 
 
 def _check_texts(texts: pd.Series, source: str) -> None:

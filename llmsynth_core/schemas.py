@@ -36,6 +36,17 @@ GENERATIONS = pa.schema(
     ]
 )
 
+# A task's train split, or its evaluation subsample in scoring order (tasks/snapshot.py).
+SNAPSHOT = pa.schema(
+    [
+        ("row_id", pa.string()),  # the data's own unique `id`, else a content hash
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("label_id", pa.int64()),
+        ("agreement", pa.float64()),  # null where the data has no annotator agreement
+    ]
+)
+
 PREDICTIONS = pa.schema(
     [
         ("task", pa.string()),
@@ -43,7 +54,8 @@ PREDICTIONS = pa.schema(
         ("source", pa.string()),
         ("seed", pa.int64()),
         ("replicate", pa.int64()),  # which synthetic set (generation.replicates); real: 0
-        ("row", pa.int64()),
+        ("row", pa.int64()),  # position in the evaluation subsample
+        ("row_id", pa.string()),
         ("label", pa.string()),
         ("label_id", pa.int64()),
         ("pred_id", pa.int64()),
@@ -116,6 +128,7 @@ ANNOTATIONS = pa.schema(
     [
         ("task", pa.string()),
         ("row", pa.int64()),
+        ("row_id", pa.string()),  # joins the predictions of the same test instance
         ("annotations", pa.list_(pa.string())),  # parsed labels; null where unparsable
         ("raw", pa.list_(pa.string())),
         ("agreement_estimate", pa.float64()),
@@ -124,6 +137,7 @@ ANNOTATIONS = pa.schema(
 )
 
 SCHEMAS = {
+    "snapshot": SNAPSHOT,
     "generations": GENERATIONS,
     "predictions": PREDICTIONS,
     "metrics": METRICS,

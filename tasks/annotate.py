@@ -23,7 +23,8 @@ from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
 from tasks.budget import BudgetLedger, run_ledger
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
-from tasks.train import test_set
+from tasks.snapshot import DataSnapshot
+from tasks.splits import read_snapshot
 
 
 @task(
@@ -35,18 +36,24 @@ from tasks.train import test_set
     cache_policy=NO_CACHE,  # the content-addressed store and the request cache are the caches
 )
 def annotate_task(
-    spec: TaskSpec, config: ExperimentConfig, data_dir: str, store_root: str, base_url: str
+    spec: TaskSpec,
+    config: ExperimentConfig,
+    snapshot: DataSnapshot,
+    store_root: str,
+    base_url: str,
 ) -> ArtifactRef:
     """k labelling calls by the panel's llm for each instance of a seeded, label-stratified
-    sample of the test set; charged to the flow run's budget ledger, like generation."""
+    sample of the test snapshot; charged to the flow run's budget ledger, like generation."""
     analysis, llm = config.analysis, config.panel_llm
-    test = test_set(spec, config, Path(data_dir))
+    test = read_snapshot(snapshot.test)
     sample = annotation_sample(test, analysis.annotator_max_instances, analysis.seed)
     rows = sample["row"].astype(int).tolist()
+    row_ids = sample["row_id"].astype(str).tolist()
     texts = sample["text"].astype(str).tolist()
     key = stable_hash(
         {
             "task": spec.model_dump(mode="json"),
+            "test_snapshot": snapshot.test.sha256,
             "llm": llm.reply_dict(),
             "k": analysis.annotator_panel,
             "rows": rows,
@@ -64,9 +71,8 @@ def annotate_task(
     replies = asyncio.run(
         _annotate(spec, config, rows, texts, local_state_dir(store_root), base_url, ledger)
     )
-    frame, counts = panel_frame(
-        spec.id, rows, [[text for text, _ in raw] for raw in replies], spec.label_names, llm.model
-    )
+    replied = [[text for text, _ in raw] for raw in replies]
+    frame, counts = panel_frame(spec.id, rows, row_ids, replied, spec.label_names, llm.model)
     manifest = {
         "stage": "annotation",
         "task": spec.id,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,7 +19,8 @@ from llmsynth_core.hashing import stable_hash
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, read_artifact
 from tasks.encoders import resolve_encoder
-from tasks.splits import read_split
+from tasks.snapshot import DataSnapshot
+from tasks.splits import read_snapshot
 
 
 @task(name="diversity", task_run_name="diversity {spec.id}", cache_policy=NO_CACHE)
@@ -29,7 +28,7 @@ def diversity_task(
     spec: TaskSpec,
     config: ExperimentConfig,
     generations: dict[str, list[ArtifactRef]],
-    data_dir: str,
+    snapshot: DataSnapshot,
     store_root: str,
 ) -> ArtifactRef:
     """One row per source (real, each synthetic mode, each mode before the gates) with every
@@ -43,7 +42,7 @@ def diversity_task(
         replied = rows["text"].fillna("").str.strip() != ""
         before_gates[before_gates_source(mode)] = rows.loc[replied, ["text", "label"]]
     sources = comparable_samples(
-        read_split(spec, Path(data_dir), "train"),
+        read_snapshot(snapshot.train),
         accepted,
         analysis.diversity_max_texts,
         analysis.seed,
@@ -52,6 +51,7 @@ def diversity_task(
     key = stable_hash(
         {
             "task": spec.id,
+            "train_snapshot": snapshot.train.sha256,
             "analysis": analysis.model_dump(mode="json"),
             "texts": {source: stable_hash(texts) for source, texts in sources.items()},
         }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pandas as pd
 from prefect import task
@@ -21,14 +20,19 @@ from tasks.budget import BudgetLedger, run_ledger
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
-from tasks.splits import read_split
+from tasks.snapshot import DataSnapshot
+from tasks.splits import read_snapshot
 
 
-def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: str) -> str:
+def generation_key(
+    spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: str, train_sha256: str = ""
+) -> str:
     """Content address of one label's generations: every semantic input, nothing runtime.
 
     Prices only fill `cost_usd` and are left out; the artifact's columns are in, so an artifact
     of an older schema is regenerated (from the request cache, at no cost) rather than misread.
+    Few-shot prompts show real rows, so their key holds the train snapshot's sha256; zero-shot
+    prompts do not, and their generations outlive any change to the data.
     """
     inputs = {
         "task": spec.model_dump(mode="json"),
@@ -44,6 +48,10 @@ def generation_key(spec: TaskSpec, config: ExperimentConfig, mode: Mode, label: 
     if config.llm.prompt_style == "completion":
         # Added, not always present, so that chat-style keys stay as they were.
         inputs["completion_layout"] = COMPLETION_LAYOUT_VERSION
+    if mode == "few_shot":
+        if not train_sha256:
+            raise ValueError("a few-shot generation key needs the train snapshot's sha256")
+        inputs["train_snapshot"] = train_sha256
     return stable_hash(inputs)
 
 
@@ -60,7 +68,7 @@ async def generate_label_task(
     config: ExperimentConfig,
     mode: Mode,
     label: str,
-    data_dir: str,
+    snapshot: DataSnapshot,
     store_root: str,
     base_url: str,
 ) -> ArtifactRef:
@@ -71,7 +79,7 @@ async def generate_label_task(
     blocking steps (reading the pool, writing Parquet) run in a worker thread.
     """
     store = ArtifactStore(store_root)
-    key = generation_key(spec, config, mode, label)
+    key = generation_key(spec, config, mode, label, snapshot.train.sha256)
     ledger = run_ledger(store_root, config.runtime.max_cost_usd)
     found = store.manifest("generations", key)
     progress_id = f"{spec.id} {mode} {label}"
@@ -81,7 +89,7 @@ async def generate_label_task(
         return ArtifactRef.model_validate(found["artifact"])
     examples: list[Example] = []
     if mode == "few_shot":
-        examples = await asyncio.to_thread(_examples, spec, data_dir, label)
+        examples = await asyncio.to_thread(_examples, snapshot, label)
     ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
     reporter.add(progress_id, config.generation.per_label)
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
@@ -105,12 +113,11 @@ async def generate_label_task(
     return await asyncio.to_thread(store.write, "generations", key, frame, "generations", manifest)
 
 
-def _examples(spec: TaskSpec, data_dir: str, label: str) -> list[Example]:
+def _examples(snapshot: DataSnapshot, label: str) -> list[Example]:
     """The label's real training pool, which few-shot prompts draw their examples from."""
-    train = read_split(spec, Path(data_dir), "train")
+    train = read_snapshot(snapshot.train)
     pool = train[train["label"] == label]
-    ids = pool["id"].astype(str) if "id" in pool.columns else pool.index.astype(str)
-    return [Example(id=i, text=t) for i, t in zip(ids, pool["text"], strict=True)]
+    return [Example(id=i, text=t) for i, t in zip(pool["row_id"], pool["text"], strict=True)]
 
 
 async def _generate(

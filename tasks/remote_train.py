@@ -6,6 +6,8 @@ content-addressed store: the training flow writes under `metrics_key`, and so we
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
@@ -15,6 +17,7 @@ from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore
+from tasks.snapshot import DataSnapshot
 from tasks.train import metrics_key
 
 
@@ -34,7 +37,7 @@ def train_remote_task(
     model_name: str,
     source: str,
     generations: list[ArtifactRef],
-    data_dir: str,
+    snapshot: DataSnapshot,
     output_dir: str,
     store_root: str,
     seed: int,
@@ -42,21 +45,13 @@ def train_remote_task(
 ) -> ArtifactRef:
     """Run `deployment` (the `train` flow) for one model and source; wait; return its metrics."""
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed, replicate)
+    key = metrics_key(spec, config, model_name, source, generations, seed, snapshot, replicate)
     found = store.existing("metrics", key)
     if found is not None:
         return found
-    parameters = {
-        "spec": spec.model_dump(mode="json"),
-        "config": config.model_dump(mode="json"),
-        "model_name": model_name,
-        "source": source,
-        "generations": [ref.model_dump(mode="json") for ref in generations],
-        "data_dir": data_dir,
-        "output_dir": output_dir,
-        "seed": seed,
-        "replicate": replicate,
-    }
+    parameters = training_parameters(
+        spec, config, model_name, source, generations, snapshot, output_dir, seed, replicate
+    )
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine
     state = run.state
@@ -77,3 +72,28 @@ def train_remote_task(
         "%s/%s/%s/seed %d trained by flow run %s", spec.id, source, model_name, seed, run.name
     )
     return found
+
+
+def training_parameters(
+    spec: TaskSpec,
+    config: ExperimentConfig,
+    model_name: str,
+    source: str,
+    generations: list[ArtifactRef],
+    snapshot: DataSnapshot,
+    output_dir: str,
+    seed: int,
+    replicate: int = 0,
+) -> dict[str, Any]:
+    """The `train` flow's parameters as JSON: refs into the store, no local paths of data."""
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "config": config.model_dump(mode="json"),
+        "model_name": model_name,
+        "source": source,
+        "generations": [ref.model_dump(mode="json") for ref in generations],
+        "snapshot": snapshot.model_dump(mode="json"),
+        "output_dir": output_dir,
+        "seed": seed,
+        "replicate": replicate,
+    }

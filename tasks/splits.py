@@ -1,33 +1,27 @@
-"""Real splits read once per process: several label chunks and training runs share them."""
+"""Data snapshots read once per process: several label chunks and training runs share them."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import pandas as pd
 
-from llmsynth_core.data import Split, load_split, split_path
-from llmsynth_core.taskspec import TaskSpec
+from tasks.artifacts import ArtifactRef, read_artifact
 
 _MAX_ENTRIES = 16
-_cache: OrderedDict[tuple[str, str, int, int], pd.DataFrame] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
 _lock = threading.Lock()
 
 
-def read_split(spec: TaskSpec, data_dir: Path, split: Split) -> pd.DataFrame:
-    """`load_split`, cached on the spec and the file's identity; treat the frame as read-only."""
-    path = split_path(spec, data_dir, split)
-    if not path.exists():
-        return load_split(spec, data_dir, split)  # raises the error that names the fix
-    stat = path.stat()
-    key = (spec.model_dump_json(), str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+def read_snapshot(ref: ArtifactRef) -> pd.DataFrame:
+    """`read_artifact`, cached on the ref (its content never changes); treat it as read-only."""
+    key = (ref.uri, ref.sha256)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    frame = load_split(spec, data_dir, split)
+    frame = read_artifact(ref)
     with _lock:
         _cache[key] = frame
         while len(_cache) > _MAX_ENTRIES:

@@ -16,7 +16,6 @@ from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.errors import DataError
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.metrics import ClassificationMetrics, classification_metrics
-from llmsynth_core.sampling import stratified_subsample
 from llmsynth_core.schemas import CURVES, METRICS, PREDICTIONS
 from llmsynth_core.taskspec import TaskSpec
 from llmsynth_core.training import EpochLog, LabelledTexts, TrainedClassifier, train_classifier
@@ -31,7 +30,8 @@ from tasks.artifacts import ArtifactRef, ArtifactStore, join_uri, read_artifact
 from tasks.encoders import resolve_encoder
 from tasks.progress import reporter
 from tasks.retry import transport_failures_only
-from tasks.splits import read_split
+from tasks.snapshot import DataSnapshot
+from tasks.splits import read_snapshot
 
 MODEL_CARD = "README.md"
 
@@ -53,25 +53,19 @@ def training_set(
     config: ExperimentConfig,
     source: str,
     generations: list[ArtifactRef],
-    data_dir: Path,
+    snapshot: DataSnapshot,
     seed: int,
 ) -> pd.DataFrame:
     """What one model trains on: size-matched real rows, a mode's accepted rows, or a mixture."""
     labels = spec.label_names
     if source == "real":
-        train = read_split(spec, data_dir, "train")
+        train = read_snapshot(snapshot.train)
         return real_rows(train, labels, config.generation.per_label, seed)
     mixture = config.mixture(source)
     if mixture is None:
         return accepted_rows(spec, source, generations)
     synthetic = accepted_rows(spec, mixture.mode, generations)
-    return mixture_rows(read_split(spec, data_dir, "train"), synthetic, mixture, labels, seed)
-
-
-def test_set(spec: TaskSpec, config: ExperimentConfig, data_dir: Path) -> pd.DataFrame:
-    test = read_split(spec, data_dir, "test")
-    limit = config.evaluation.max_test_examples
-    return stratified_subsample(test, limit, config.evaluation.seed) if limit else test
+    return mixture_rows(read_snapshot(snapshot.train), synthetic, mixture, labels, seed)
 
 
 def metrics_key(
@@ -81,11 +75,17 @@ def metrics_key(
     source: str,
     generations: list[ArtifactRef],
     seed: int,
+    snapshot: DataSnapshot,
     replicate: int = 0,
 ) -> str:
-    """Content address of one training run: everything that changes its model and metrics."""
+    """Content address of one training run: everything that changes its model and metrics.
+
+    The test snapshot's sha256 always; the train snapshot's for every source but zero-shot
+    rows alone (real and mixed rows come from it, few-shot prompts showed it).
+    """
     training = config.training.model_dump(mode="json", exclude={"seeds", "mixtures", "save_models"})
     mixture = config.mixture(source)
+    zero_shot_only = mixture is None and source == "zero_shot"
     return stable_hash(
         {
             "task": spec.model_dump(mode="json"),
@@ -101,6 +101,8 @@ def metrics_key(
             # column existed train again rather than fail its schema check.
             "replicate": replicate,
             "columns": [METRICS.names, PREDICTIONS.names, CURVES.names],
+            "train_snapshot": None if zero_shot_only else snapshot.train.sha256,
+            "test_snapshot": snapshot.test.sha256,
         }
     )
 
@@ -130,7 +132,7 @@ def train_evaluate_task(
     model_name: str,
     source: str,
     generations: list[ArtifactRef],
-    data_dir: str,
+    snapshot: DataSnapshot,
     store_root: str,
     seed: int | None = None,
     replicate: int = 0,
@@ -138,7 +140,7 @@ def train_evaluate_task(
     """Train, predict the real test split, and write predictions, curves and a metrics row."""
     seed = config.training.seeds[0] if seed is None else seed
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed, replicate)
+    key = metrics_key(spec, config, model_name, source, generations, seed, snapshot, replicate)
     found = store.existing("metrics", key)
     progress_id = f"{spec.id} train {source} seed {seed}"
     if found is not None:
@@ -146,9 +148,9 @@ def train_evaluate_task(
         return found
     logger = get_run_logger()
     where = f"{spec.id}/{source}/seed {seed}"
-    data = training_set(spec, config, source, generations, Path(data_dir), seed)
+    data = training_set(spec, config, source, generations, snapshot, seed)
     check_training_set(data, spec.label_names, where)
-    test = test_set(spec, config, Path(data_dir))
+    test = read_snapshot(snapshot.test)
     overlap = leaked(data["text"], test["text"])
     if overlap:
         logger.warning(
@@ -238,13 +240,14 @@ def train_evaluate_task(
         {
             **ids,
             "row": range(len(test)),
+            "row_id": test["row_id"],
             "label": test["label"],
             "label_id": truth,
             "pred_id": pred,
             "pred": [spec.label_names[i] for i in pred],
             "correct": pred == truth,
             "probs": [row.astype(float).tolist() for row in proba],
-            "agreement": test["agreement"].astype(float) if "agreement" in test else None,
+            "agreement": test["agreement"],
         }
     )
     store.write("predictions", key, predictions, "predictions", manifest)

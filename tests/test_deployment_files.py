@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -140,3 +141,30 @@ def test_flow_parameters_are_described_for_the_ui_form() -> None:
     runtime = pipeline.parameters.definitions["RuntimeConfig"]["properties"]
     assert runtime["training_deployment"]["default"] is None
     assert runtime["training_deployment"]["description"]
+
+
+def test_training_runs_take_snapshot_refs_not_a_data_dir() -> None:
+    from flows.train import train
+    from llmsynth_core.registry import load_registry
+    from tasks.artifacts import ArtifactRef
+    from tasks.remote_train import training_parameters
+    from tasks.snapshot import DataSnapshot
+    from tests.flows.configs import small_config
+
+    assert "data_dir" not in train.parameters.properties
+    ref = ArtifactRef(
+        uri="s3://b/snapshots/k/data.parquet", schema_name="snapshot", rows=9, sha256="a"
+    )
+    snapshot = DataSnapshot(task="ag_news", train=ref, test=ref.model_copy(update={"sha256": "b"}))
+    parameters = training_parameters(
+        load_registry()["ag_news"],
+        small_config("http://127.0.0.1:9/v1"),
+        "embedded:tiny",
+        "real",
+        [],
+        snapshot,
+        "s3://b",
+        0,
+    )
+    # What the deployment's flow run receives: JSON in, the same snapshot refs out.
+    assert train.validate_parameters(json.loads(json.dumps(parameters)))["snapshot"] == snapshot

@@ -13,6 +13,7 @@ from llmsynth_core.agreement import (
     panel_notes,
     panel_of,
     threshold_sweep,
+    with_estimated_agreement,
 )
 
 
@@ -103,6 +104,7 @@ def _predictions(rows: int, sources: tuple[str, ...] = ("real", "zero_shot")) ->
                 "model": "m",
                 "source": source,
                 "row": row,
+                "row_id": f"id{row}",
                 "correct": row % 2 == 0,
                 "agreement": None,
             }
@@ -119,6 +121,7 @@ def _estimates(rows: list[int], k: int = 3) -> pd.DataFrame:
         {
             "task": "ag",
             "row": rows,
+            "row_id": [f"id{row}" for row in rows],
             "annotations": [["x"] * k for _ in rows],
             "raw": [["x"] * k for _ in rows],
             "agreement_estimate": [
@@ -169,3 +172,22 @@ def test_rows_with_human_agreement_are_not_replaced_by_the_estimate() -> None:
     sweeps, fits = estimate_analysis(predictions, _estimates(list(range(20))), min_instances=1)
     assert sweeps.empty and fits.empty
     assert panel_notes(fits) == []
+
+
+def test_panel_estimates_join_predictions_by_row_id_not_position() -> None:
+    predictions = pd.DataFrame(
+        {
+            "task": ["t"] * 3 + ["u"],
+            "row": [0, 1, 2, 0],
+            "row_id": ["a", "b", "c", "a"],
+            "correct": [True, False, True, True],
+            "agreement": [float("nan")] * 3 + [1.0],  # task u has human agreement
+        }
+    )
+    # The panel rated c and a, in that order; b was not rated.
+    estimates = pd.DataFrame(
+        {"task": ["t", "t"], "row": [0, 1], "row_id": ["c", "a"], "agreement_estimate": [0.5, 1.0]}
+    )
+    merged = with_estimated_agreement(predictions, estimates)
+    assert dict(zip(merged["row_id"], merged["agreement"], strict=True)) == {"a": 1.0, "c": 0.5}
+    assert set(merged["task"]) == {"t"}

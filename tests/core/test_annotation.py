@@ -129,7 +129,9 @@ def test_panel_frame_counts_unparsable_replies_and_drops_thin_instances() -> Non
         ["World", "no idea", "Sports."],
         ["World", "??", "??"],
     ]
-    frame, counts = panel_frame("ag_news", [4, 9, 17], replies, ["World", "Sports"], "m")
+    frame, counts = panel_frame(
+        "ag_news", [4, 9, 17], ["a", "b", "c"], replies, ["World", "Sports"], "m"
+    )
     assert frame["row"].tolist() == [4, 9, 17]
     assert frame["annotations"].tolist() == [
         ["World"] * 3,

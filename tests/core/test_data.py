@@ -164,3 +164,40 @@ def test_unsupported_file_type(ag_news: TaskSpec, tmp_path: Path) -> None:
     (tmp_path / "train.json").write_text("[]", encoding="utf-8")
     message = _load_error(_spec(ag_news, "train.json"), tmp_path)
     assert str(tmp_path / "train.json") in message and ".parquet" in message
+
+
+def test_named_columns_win_over_columns_called_text_and_label(
+    ag_news: TaskSpec, tmp_path: Path
+) -> None:
+    # A file with its own `text` and `label` columns, and a spec that names other ones.
+    rows = _good_rows()
+    pd.DataFrame(
+        {
+            "text": ["a headline", "another headline", "a third one"],
+            "label": ["0", "1", "2"],
+            "body": rows["text"],
+            "topic": rows["label"],
+            "agreement": [0.1, 0.2, 0.3],
+            "agree": [1.0, 0.75, 0.5],
+        }
+    ).to_parquet(tmp_path / "train.parquet")
+    spec = _spec(
+        ag_news, "train.parquet", text_column="body", label_column="topic", agreement_column="agree"
+    )
+    frame = load_split(spec, tmp_path, "train")
+    assert frame["text"].tolist() == rows["text"]
+    assert frame["label"].tolist() == rows["label"]
+    assert frame["label_id"].tolist() == [1, 2, 3]
+    assert frame["agreement"].tolist() == [1.0, 0.75, 0.5]
+    assert list(frame.columns).count("label") == 1
+
+
+def test_text_and_label_columns_may_swap_names(ag_news: TaskSpec, tmp_path: Path) -> None:
+    rows = _good_rows()
+    pd.DataFrame({"label": rows["text"], "text": rows["label"]}).to_parquet(
+        tmp_path / "train.parquet"
+    )
+    spec = _spec(ag_news, "train.parquet", text_column="label", label_column="text")
+    frame = load_split(spec, tmp_path, "train")
+    assert frame["text"].tolist() == rows["text"]
+    assert frame["label"].tolist() == rows["label"]

@@ -64,6 +64,7 @@ def test_agreement_from_the_panel_names_its_model_k_and_drops() -> None:
             "model": "m",
             "source": "real",
             "row": range(30),
+            "row_id": [str(r) for r in range(30)],
             "correct": [r % 3 != 0 for r in range(30)],
             "agreement": None,
         }
@@ -72,6 +73,7 @@ def test_agreement_from_the_panel_names_its_model_k_and_drops() -> None:
         {
             "task": "t",
             "row": range(30),
+            "row_id": [str(r) for r in range(30)],
             "annotations": [["a", "a", "b", "a", "a"]] * 30,
             "raw": [["a", "a", "b", "a", "a"]] * 30,
             "agreement_estimate": [None if r < 2 else [0.6, 0.8, 1.0][r % 3] for r in range(30)],

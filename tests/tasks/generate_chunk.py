@@ -1,7 +1,8 @@
 """Generate one label chunk in a process of its own, so a test can kill it mid-way.
 
 Usage: python -m tests.tasks.generate_chunk ARGS.json, where ARGS.json holds `config` (an
-experiment config as JSON), `mode`, `label`, `data_dir`, `store_root` and `base_url`.
+experiment config as JSON), `mode`, `label`, `snapshot` (the task's DataSnapshot as JSON),
+`store_root` and `base_url`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.registry import load_registry, select_tasks
 from tasks.generate import generate_label_task
+from tasks.snapshot import DataSnapshot
 
 
 def main(args_path: str) -> None:
@@ -27,7 +29,7 @@ def main(args_path: str) -> None:
             config,
             args["mode"],
             args["label"],
-            args["data_dir"],
+            DataSnapshot.model_validate(args["snapshot"]),
             args["store_root"],
             args["base_url"],
         )

@@ -83,3 +83,13 @@ def test_replicate_zero_keeps_the_key_from_before_replicates() -> None:
     # Replicate r is generated with llm.seed + r: the same set as a run with that seed.
     assert generation_key(spec, three.for_replicate(1), "zero_shot", "irony") == before[1]
     assert three.for_replicate(2).llm.seed == 2
+
+
+def test_only_few_shot_keys_follow_the_training_data() -> None:
+    spec = load_registry()["tweet_irony"]
+    config = _config()
+    zero = generation_key(spec, config, "zero_shot", "irony", "a" * 64)
+    assert generation_key(spec, config, "zero_shot", "irony", "b" * 64) == zero
+    assert generation_key(spec, config, "zero_shot", "irony") == zero
+    few = generation_key(spec, config, "few_shot", "irony", "a" * 64)
+    assert generation_key(spec, config, "few_shot", "irony", "b" * 64) != few

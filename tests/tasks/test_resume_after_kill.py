@@ -24,6 +24,7 @@ from llmsynth_core.llm_types import LLMResponse
 from llmsynth_core.registry import load_registry
 from tasks.artifacts import read_artifact
 from tasks.generate import generate_label_task
+from tasks.snapshot import snapshot_task
 from tests.fakes.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,11 +105,12 @@ def test_killed_chunk_resumes_without_resending_answered_requests(
     store_root = tmp_path / "store"
     with FakeOpenAIServer(models=["fake-model"], latency_s=0.05) as server:
         config = _config(server.base_url, mode)
+        snapshot = snapshot_task.fn(spec, config, str(sample_dir), str(store_root))
         args = {
             "config": config.model_dump(mode="json"),
             "mode": mode,
             "label": label,
-            "data_dir": str(sample_dir),
+            "snapshot": snapshot.model_dump(mode="json"),
             "store_root": str(store_root),
             "base_url": server.base_url,
         }
@@ -126,7 +128,7 @@ def test_killed_chunk_resumes_without_resending_answered_requests(
         server.clear()
         ref = asyncio.run(
             generate_label_task.fn(
-                spec, config, mode, label, str(sample_dir), str(store_root), server.base_url
+                spec, config, mode, label, snapshot, str(store_root), server.base_url
             )
         )
         resent = _bodies(server)

@@ -1,0 +1,101 @@
+"""Prefect task: read a task's real splits once, validate them and store them as snapshots.
+
+Every later stage reads the snapshots, never `data_dir`, and keys its artifacts on their
+sha256: editing a data file, or pointing the same output directory at other data, makes new
+artifacts instead of silently reusing stale ones. Remote workers need only the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import PurePath
+
+import fsspec
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict
+
+from llmsynth_core.config import EvaluationConfig, ExperimentConfig
+from llmsynth_core.data import DATA_DIR_HINT, Split, parse_table
+from llmsynth_core.errors import DataError
+from llmsynth_core.snapshot import has_own_ids, snapshot_key, snapshot_rows
+from llmsynth_core.taskspec import TaskSpec
+from tasks.artifacts import ArtifactRef, ArtifactStore, join_uri
+from tasks.retry import transport_failures_only
+
+
+class DataSnapshot(BaseModel):
+    """A task's real data as stored: the train split and the evaluation subsample."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str
+    train: ArtifactRef
+    test: ArtifactRef  # the evaluation subsample, in the order every consumer scores it
+
+
+@task(
+    name="snapshot",
+    task_run_name="snapshot {spec.id}",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transport_failures_only,  # a DataError is for the user to fix
+    cache_policy=NO_CACHE,  # the content-addressed store below is the cache
+)
+def snapshot_task(
+    spec: TaskSpec, config: ExperimentConfig, data_dir: str, store_root: str
+) -> DataSnapshot:
+    """Snapshot both splits; `data_dir` is a local directory or an fsspec URI (s3://...)."""
+    store = ArtifactStore(store_root)
+    return DataSnapshot(
+        task=spec.id,
+        train=snapshot_split(store, spec, data_dir, "train", None),
+        test=snapshot_split(store, spec, data_dir, "test", config.evaluation),
+    )
+
+
+def snapshot_split(
+    store: ArtifactStore,
+    spec: TaskSpec,
+    data_dir: str,
+    split: Split,
+    evaluation: EvaluationConfig | None,
+) -> ArtifactRef:
+    """The split's snapshot, written once per content; the source is always read and hashed."""
+    location = split_location(spec, data_dir, split)
+    data = _read_bytes(location)
+    source_sha256 = hashlib.sha256(data).hexdigest()
+    key = snapshot_key(spec, split, source_sha256, evaluation)
+    found = store.existing("snapshots", key)
+    if found is not None:
+        return found
+    raw = parse_table(data, location)
+    rows = snapshot_rows(raw, spec, location, evaluation)
+    manifest = {
+        "stage": "snapshot",
+        "task": spec.id,
+        "split": split,
+        "source": location,
+        "source_sha256": source_sha256,
+        "source_rows": len(raw),
+        "row_ids": "the data's id column" if has_own_ids(raw) else "hash of text and label",
+        "evaluation": evaluation.model_dump(mode="json") if evaluation else None,
+    }
+    return store.write("snapshots", key, rows, "snapshot", manifest)
+
+
+def split_location(spec: TaskSpec, data_dir: str, split: Split) -> str:
+    """Where a split lives: absolute paths and URIs as given, relative ones under data_dir."""
+    relative = spec.data.train if split == "train" else spec.data.test
+    if "://" in relative or PurePath(relative).is_absolute():
+        return relative
+    return join_uri(data_dir, *relative.split("/"))
+
+
+def _read_bytes(location: str) -> bytes:
+    try:
+        with fsspec.open(location, "rb") as handle:
+            data: bytes = handle.read()
+    except FileNotFoundError:
+        raise DataError(f"{location}: file not found; {DATA_DIR_HINT}") from None
+    return data
