@@ -10,6 +10,7 @@ from prefect.futures import wait
 from flows.experiment import new_run_dir, publish_run, resolve_specs, store_root, validate_data
 from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.size_matching import LabelSizes, matched_counts
 from llmsynth_core.taskspec import TaskSpec
 from tasks.analyze import analyze_task
 from tasks.annotate import annotate_task
@@ -18,6 +19,7 @@ from tasks.collect import collect_generations_task
 from tasks.diversity import diversity_task
 from tasks.llm_server import llm_endpoint
 from tasks.remote_train import train_remote_task
+from tasks.size_matching import size_match_task
 from tasks.train import train_evaluate_task
 
 
@@ -39,10 +41,19 @@ def train_all(
     generations: Generations,
     data_dir: str,
     output_dir: str,
+    sizes: dict[str, list[LabelSizes]],
 ) -> list[ArtifactRef]:
-    """One model per (task, encoder, source, seed): in this process, or on the training pool."""
+    """One model per (task, encoder, source, seed): in this process, or on the training pool;
+    `sizes` (by task) sets the rows per label each source trains on."""
     jobs = [
-        (spec, model_name, source, generations.get((spec.id, _mode_of(config, source)), []), seed)
+        (
+            spec,
+            model_name,
+            source,
+            generations.get((spec.id, _mode_of(config, source)), []),
+            seed,
+            matched_counts(sizes[spec.id], _mode_of(config, source)),
+        )
         for spec in specs
         for model_name in config.training.models
         for source in config.sources
@@ -52,15 +63,15 @@ def train_all(
     deployment = config.runtime.training_deployment
     if deployment is None:
         return [
-            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root, seed)
-            for spec, model_name, source, refs, seed in jobs
+            train_evaluate_task(spec, config, model_name, source, refs, data_dir, root, seed, n)
+            for spec, model_name, source, refs, seed, n in jobs
         ]
     # All at once: the training pool's workers and concurrency limits decide how many run.
     futures = [
         train_remote_task.submit(
-            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root, seed
+            deployment, spec, config, model_name, source, refs, data_dir, output_dir, root, seed, n
         )
-        for spec, model_name, source, refs, seed in jobs
+        for spec, model_name, source, refs, seed, n in jobs
     ]
     wait(futures)
     return [future.result() for future in futures]
@@ -98,7 +109,16 @@ def pipeline(
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
     annotations = annotate_all(specs, config, data_dir, output_dir)
-    metrics = train_all(specs, config, generations, data_dir, output_dir)
+    sizes = {
+        spec.id: size_match_task(
+            spec,
+            config,
+            {mode: refs for (task, mode), refs in generations.items() if task == spec.id},
+            data_dir,
+        )
+        for spec in specs
+    }
+    metrics = train_all(specs, config, generations, data_dir, output_dir, sizes)
     diversity = [
         diversity_task(
             spec,
@@ -109,7 +129,8 @@ def pipeline(
         )
         for spec in specs
     ]
-    analyze_task(config, metrics, str(run_dir), diversity, data_dir, annotations)
+    size_matching = [size for task_sizes in sizes.values() for size in task_sizes]
+    analyze_task(config, metrics, str(run_dir), diversity, data_dir, annotations, size_matching)
     location = publish_run(run_dir, output_dir)
     get_run_logger().info("results in %s", location)
     return location

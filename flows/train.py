@@ -25,6 +25,7 @@ def train(
     data_dir: str,
     output_dir: str = "llmsynth-output",
     seed: int | None = None,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune one encoder on one data source and evaluate it on the real test split.
 
@@ -38,11 +39,21 @@ def train(
         data_dir: Directory holding <task>/{train,test}.parquet on this worker.
         output_dir: Output directory or object-store URI shared with the pipeline.
         seed: Training seed (null: the first of config.training.seeds).
+        counts: Rows per label to train on (a mixture: its synthetic part), as the pipeline's
+            size matching set them; null: per_label real rows, or all accepted rows.
 
     Returns:
         The metrics artifact reference (uri, schema_name, rows, sha256) as a dict.
     """
     ref = train_evaluate_task(
-        spec, config, model_name, source, generations, data_dir, store_root(output_dir), seed
+        spec,
+        config,
+        model_name,
+        source,
+        generations,
+        data_dir,
+        store_root(output_dir),
+        seed,
+        counts,
     )
     return ref.model_dump(mode="json")

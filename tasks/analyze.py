@@ -21,9 +21,11 @@ from llmsynth_core.results import (
     per_class_table,
     summarise_seeds,
     to_markdown,
+    train_counts_table,
     wide_table,
     with_ci,
 )
+from llmsynth_core.size_matching import LabelSizes
 from llmsynth_core.subjectivity import (
     bradley_terry,
     gap_correlation,
@@ -33,7 +35,8 @@ from llmsynth_core.subjectivity import (
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
 
-LIST_COLUMNS = {"label_names", "precision", "recall", "f1", "support", "confusion"}
+LIST_COLUMNS = {"label_names", "precision", "recall", "f1", "support", "confusion", "train_counts"}
+SIZE_MATCHING_FILE = "size_matching.json"
 
 
 @task(name="analyze")
@@ -44,10 +47,11 @@ def analyze_task(
     diversity: list[ArtifactRef] | None = None,
     data_dir: str | None = None,
     annotations: list[ArtifactRef] | None = None,
+    size_matching: list[LabelSizes] | None = None,
 ) -> str:
     """Write results.parquet (one row per task, model and source, over seeds), runs.parquet
-    (one per seed), per-class, confusion, curves, diversity and agreement tables, results.md,
-    summary.json and the report to the run dir."""
+    (one per seed, with per-label training counts), per-class, confusion, curves, diversity
+    and agreement tables, size_matching.json, results.md, summary.json and the report."""
     runs = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
     predictions = pd.concat(
         [read_parquet(sibling(ref.uri, "predictions"), "predictions") for ref in metrics],
@@ -67,6 +71,17 @@ def analyze_task(
         [read_parquet(sibling(ref.uri, "curves"), "curves") for ref in metrics], ignore_index=True
     )
     curves.to_parquet(out / "curves.parquet", index=False)
+    sizes = [size.model_dump(mode="json") for size in size_matching or []]
+    (out / SIZE_MATCHING_FILE).write_text(
+        json.dumps(
+            {
+                "policy": config.training.size_matching,
+                "per_label": config.generation.per_label,
+                "labels": sizes,
+            },
+            indent=2,
+        )
+    )
     markdown = "\n\n".join(
         [
             f"# llmsynth results: {config.name}",
@@ -75,6 +90,7 @@ def analyze_task(
             f"seeds {config.training.seeds}.",
             "## Macro-F1 on the real test split (gap = real minus synthetic)",
             to_markdown(wide_f1),
+            *_sizes_section(config, runs, size_matching or []),
             "## Accuracy",
             to_markdown(wide_acc),
             "## Macro-F1 over seeds: mean ± std [95% bootstrap CI]",
@@ -98,6 +114,7 @@ def analyze_task(
                 "metrics": [ref.model_dump() for ref in metrics],
                 "diversity": [ref.model_dump() for ref in diversity or []],
                 "annotations": [ref.model_dump() for ref in annotations or []],
+                "size_matching": sizes,
             },
             indent=2,
         )
@@ -119,6 +136,25 @@ def analyze_task(
         description=f"Self-contained HTML report of {config.name}",
     )
     return str(out / "results.md")
+
+
+def _sizes_section(
+    config: ExperimentConfig, runs: pd.DataFrame, sizes: list[LabelSizes]
+) -> list[str]:
+    """Training rows per label and source, and each label some source fell short on."""
+    policy = config.training.size_matching
+    lines = [
+        "## Training rows per label and source",
+        "Sources differ in size (training.size_matching: none)."
+        if policy == "none"
+        else "Size-matched (training.size_matching: equal): per label, every source trains "
+        "on the minimum of generation.per_label, the real rows and each mode's accepted rows.",
+    ]
+    lines += [f"Shortfall: {size.describe(policy)}." for size in sizes if size.capped]
+    counts = train_counts_table(runs)
+    if not counts.empty:
+        lines.append(to_markdown(counts))
+    return lines
 
 
 def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:

@@ -38,10 +38,11 @@ def train_remote_task(
     output_dir: str,
     store_root: str,
     seed: int,
+    counts: dict[str, int] | None = None,
 ) -> ArtifactRef:
     """Run `deployment` (the `train` flow) for one model and source; wait; return its metrics."""
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed)
+    key = metrics_key(spec, config, model_name, source, generations, seed, counts)
     found = store.existing("metrics", key)
     if found is not None:
         return found
@@ -54,6 +55,7 @@ def train_remote_task(
         "data_dir": data_dir,
         "output_dir": output_dir,
         "seed": seed,
+        "counts": counts,
     }
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine

@@ -8,7 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmsynth_core.sampling import draw, request_rng, sample_per_label, stratified_subsample
+from llmsynth_core.sampling import (
+    cap_per_label,
+    draw,
+    request_rng,
+    sample_per_label,
+    stratified_subsample,
+)
 
 
 def _frame(counts: dict[str, int]) -> pd.DataFrame:
@@ -93,3 +99,13 @@ def test_draw_and_request_rng() -> None:
     assert len(set(first)) == 3 and set(first) <= set(items)
     assert len({tuple(d) for d in other}) > 1
     assert sorted(draw(random.Random(0), items[:2], 5)) == ["a", "b"]
+
+
+def test_cap_per_label_keeps_order_and_is_seeded() -> None:
+    frame = _frame({"A": 6, "B": 2, "C": 3})
+    capped = cap_per_label(frame, {"A": 3, "B": 5}, seed=1)
+    assert _counts(capped) == {"A": 3, "B": 2, "C": 3}  # B under its cap, C without one
+    assert capped["id"].is_monotonic_increasing  # the frame's own order
+    assert capped.equals(cap_per_label(frame, {"A": 3, "B": 5}, seed=1))
+    assert not capped.equals(cap_per_label(frame, {"A": 3, "B": 5}, seed=2))
+    assert cap_per_label(frame, {"A": 6, "B": 2, "C": 3}, seed=1).equals(frame)
