@@ -29,7 +29,8 @@ def analyze(run_dir: str, data_dir: str | None = None) -> str:
     def refs(field: str) -> list[ArtifactRef]:
         return [ArtifactRef.model_validate(ref) for ref in summary.get(field, [])]
 
-    sizes = [LabelSizes.model_validate(raw) for raw in summary.get("size_matching", [])]
+    recorded = summary.get("size_matching")
+    sizes = None if recorded is None else [LabelSizes.model_validate(raw) for raw in recorded]
     analyze_task(
         config,
         refs("metrics"),

@@ -71,17 +71,19 @@ def analyze_task(
         [read_parquet(sibling(ref.uri, "curves"), "curves") for ref in metrics], ignore_index=True
     )
     curves.to_parquet(out / "curves.parquet", index=False)
-    sizes = [size.model_dump(mode="json") for size in size_matching or []]
-    (out / SIZE_MATCHING_FILE).write_text(
-        json.dumps(
-            {
-                "policy": config.training.size_matching,
-                "per_label": config.generation.per_label,
-                "labels": sizes,
-            },
-            indent=2,
+    # None: a run from before size matching, whose sizes are unknown; say nothing about them.
+    sizes = None if size_matching is None else [s.model_dump(mode="json") for s in size_matching]
+    if sizes is not None:
+        (out / SIZE_MATCHING_FILE).write_text(
+            json.dumps(
+                {
+                    "policy": config.training.size_matching,
+                    "per_label": config.generation.per_label,
+                    "labels": sizes,
+                },
+                indent=2,
+            )
         )
-    )
     markdown = "\n\n".join(
         [
             f"# llmsynth results: {config.name}",
@@ -90,7 +92,7 @@ def analyze_task(
             f"seeds {config.training.seeds}.",
             "## Macro-F1 on the real test split (gap = real minus synthetic)",
             to_markdown(wide_f1),
-            *_sizes_section(config, runs, size_matching or []),
+            *([] if size_matching is None else _sizes_section(config, runs, size_matching)),
             "## Accuracy",
             to_markdown(wide_acc),
             "## Macro-F1 over seeds: mean ± std [95% bootstrap CI]",
