@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 
 from flows.experiment import publish_run
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.size_matching import LabelSizes
 from tasks.analyze import analyze_task
 from tasks.artifacts import ArtifactRef, download_dir, is_uri, local_state_dir
 
@@ -28,8 +29,16 @@ def analyze(run_dir: str, data_dir: str | None = None) -> str:
     def refs(field: str) -> list[ArtifactRef]:
         return [ArtifactRef.model_validate(ref) for ref in summary.get(field, [])]
 
+    recorded = summary.get("size_matching")
+    sizes = None if recorded is None else [LabelSizes.model_validate(raw) for raw in recorded]
     analyze_task(
-        config, refs("metrics"), str(local), refs("diversity"), data_dir, refs("annotations")
+        config,
+        refs("metrics"),
+        str(local),
+        refs("diversity"),
+        data_dir,
+        refs("annotations"),
+        sizes,
     )
     output_dir, _, _ = run_dir.rstrip("/").rpartition("/runs/")
     location = publish_run(local, output_dir)

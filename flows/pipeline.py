@@ -8,6 +8,7 @@ from prefect.futures import wait
 from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
 from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.size_matching import REAL, LabelSizes, matched_counts, synthetic_set
 from llmsynth_core.taskspec import TaskSpec
 from tasks.analyze import analyze_task
 from tasks.annotate import annotate_task
@@ -16,6 +17,7 @@ from tasks.collect import collect_generations_task
 from tasks.diversity import diversity_task
 from tasks.llm_server import llm_endpoint
 from tasks.remote_train import train_remote_task
+from tasks.size_matching import size_match_task
 from tasks.snapshot import DataSnapshot
 from tasks.train import train_evaluate_task
 
@@ -43,11 +45,20 @@ def train_all(
     generations: Generations,
     snapshots: dict[str, DataSnapshot],
     output_dir: str,
+    sizes: dict[str, list[LabelSizes]],
 ) -> list[ArtifactRef]:
     """One model per (task, encoder, source, synthetic replicate, seed): in this process, or
-    on the training pool."""
+    on the training pool; `sizes` (by task) sets the rows per label each source trains on."""
     jobs = [
-        (spec, model_name, source, refs, seed, replicate)
+        (
+            spec,
+            model_name,
+            source,
+            refs,
+            seed,
+            replicate,
+            matched_counts(sizes[spec.id], _set_of(config, source, replicate)),
+        )
         for spec in specs
         for model_name in config.training.models
         for source in config.sources
@@ -59,9 +70,18 @@ def train_all(
     if deployment is None:
         return [
             train_evaluate_task(
-                spec, config, model_name, source, refs, snapshots[spec.id], root, seed, replicate
+                spec,
+                config,
+                model_name,
+                source,
+                refs,
+                snapshots[spec.id],
+                root,
+                seed,
+                replicate,
+                counts,
             )
-            for spec, model_name, source, refs, seed, replicate in jobs
+            for spec, model_name, source, refs, seed, replicate, counts in jobs
         ]
     # All at once: the training pool's workers and concurrency limits decide how many run.
     futures = [
@@ -77,8 +97,9 @@ def train_all(
             root,
             seed,
             replicate,
+            counts,
         )
-        for spec, model_name, source, refs, seed, replicate in jobs
+        for spec, model_name, source, refs, seed, replicate, counts in jobs
     ]
     wait(futures)
     return [future.result() for future in futures]
@@ -95,6 +116,11 @@ def _replicates_of(
         (replicate, generations.get((task, mode, replicate), []))
         for replicate in range(config.generation.replicates)
     ]
+
+
+def _set_of(config: ExperimentConfig, source: str, replicate: int) -> str:
+    """The name size matching gives the rows a training source draws on."""
+    return REAL if source == REAL else synthetic_set(_mode_of(config, source), replicate)
 
 
 def _mode_of(config: ExperimentConfig, source: str) -> str:
@@ -130,7 +156,20 @@ def pipeline(
     refs = [ref for chunk in generations.values() for ref in chunk]
     collect_generations_task(config, refs, str(run_dir))
     annotations = annotate_all(specs, config, snapshots, output_dir)
-    metrics = train_all(specs, config, generations, snapshots, output_dir)
+    sizes = {
+        spec.id: size_match_task(
+            spec,
+            config,
+            {
+                synthetic_set(mode, replicate): refs
+                for (task, mode, replicate), refs in generations.items()
+                if task == spec.id
+            },
+            snapshots[spec.id],
+        )
+        for spec in specs
+    }
+    metrics = train_all(specs, config, generations, snapshots, output_dir, sizes)
     diversity = [
         diversity_task(
             spec,
@@ -142,7 +181,8 @@ def pipeline(
         )
         for spec in specs
     ]
-    analyze_task(config, metrics, str(run_dir), diversity, data_dir, annotations)
+    size_matching = [size for task_sizes in sizes.values() for size in task_sizes]
+    analyze_task(config, metrics, str(run_dir), diversity, data_dir, annotations, size_matching)
     location = publish_run(run_dir, output_dir)
     get_run_logger().info("results in %s", location)
     return location

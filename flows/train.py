@@ -29,6 +29,7 @@ def train(
     output_dir: str = "llmsynth-output",
     seed: int | None = None,
     replicate: int = 0,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune one encoder on one data source and evaluate it on the real test split.
 
@@ -45,6 +46,8 @@ def train(
         seed: Training seed (null: the first of config.training.seeds).
         replicate: Which synthetic set `generations` is (0 for real; see
             generation.replicates).
+        counts: Rows per label to train on (a mixture: its synthetic part), as the pipeline's
+            size matching set them; null: per_label real rows, or all accepted rows.
 
     Returns:
         The metrics artifact reference (uri, schema_name, rows, sha256) as a dict.
@@ -59,5 +62,6 @@ def train(
         store_root(output_dir),
         seed,
         replicate,
+        counts,
     )
     return ref.model_dump(mode="json")

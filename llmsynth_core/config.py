@@ -22,6 +22,7 @@ from pydantic import (
 
 from llmsynth_core.errors import ConfigError
 from llmsynth_core.hashing import stable_hash
+from llmsynth_core.size_matching import SizePolicy
 
 Mode = Literal["zero_shot", "few_shot"]
 PromptStyle = Literal["chat", "completion"]
@@ -199,6 +200,13 @@ class TrainingConfig(_Stage):
         ge=1,
         description="Stop after this many epochs without a better validation Macro-F1 and "
         "keep the best epoch's weights (null: train all epochs).",
+    )
+    size_matching: SizePolicy = Field(
+        default="equal",
+        description="'equal': per label, the real source and every mode train on the same "
+        "count, the minimum of generation.per_label, the real rows and each mode's accepted "
+        "rows (a mixture's synthetic part follows it); 'none': real takes up to per_label rows "
+        "per label and each mode all it accepted, so sources differ in size.",
     )
     mixtures: list[Mixture] = Field(
         default_factory=list,

@@ -10,7 +10,14 @@ from typing import Any
 import pandas as pd
 
 from llmsynth_core.agreement import panel_notes, uses_estimate
-from llmsynth_core.results import gap_cells, to_markdown, wide_table, with_ci
+from llmsynth_core.results import (
+    gap_cells,
+    to_markdown,
+    train_counts_table,
+    wide_table,
+    with_ci,
+)
+from llmsynth_core.size_matching import LabelSizes, SizePolicy, imbalance
 from llmsynth_core.subjectivity import AUTHOR_LEVELS, SPEARMAN_TEXT, too_few_tasks
 
 SECTIONS = (
@@ -37,6 +44,8 @@ class RunData:
     subjectivity: dict[str, Any] | None = None
     generation: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
+    runs: pd.DataFrame | None = None
+    size_matching: dict[str, Any] | None = None
 
 
 @dataclass
@@ -94,13 +103,14 @@ def _results(run: RunData) -> Section:
     section = Section(SECTIONS[0])
     section.blocks.append(
         _text(
-            "Macro-F1 and accuracy of classifiers fine-tuned on real (size-matched), zero-shot and "
-            "few-shot data, evaluated on the real test split; gap = real minus synthetic. Tasks "
-            "run from most objective to most subjective."
+            "Macro-F1 and accuracy of classifiers fine-tuned on real, zero-shot and few-shot "
+            "data, evaluated on the real test split; gap = real minus synthetic. Tasks run from "
+            "most objective to most subjective."
         )
     )
     section.blocks.append(_text("Macro-F1:"))
     section.blocks.append(_table(wide_table(run.results, "macro_f1")))
+    section.blocks += _sizes(run)
     section.blocks.append(_text("Accuracy:"))
     section.blocks.append(_table(wide_table(run.results, "accuracy")))
     if "macro_f1_ci_low" in run.results.columns:
@@ -135,6 +145,43 @@ NORMALISED_GAP_TEXT = (
     "classifier guessing uniformly at random (1/K for K balanced classes), so 2-class and "
     "28-class tasks compare. n/a where real is not above chance:"
 )
+
+
+def _sizes(run: RunData) -> list[Block]:
+    """How many rows each source trained on, and every label where some source fell short."""
+    info = run.size_matching or {}
+    policy: SizePolicy = info.get("policy", "equal")
+    blocks = []
+    if info and policy == "none":
+        blocks.append(
+            _text(
+                "Sources differ in size (training.size_matching: none): real takes up to "
+                f"{info.get('per_label')} rows per label and each mode all it accepted, so a "
+                "gap mixes data quality with data quantity."
+            )
+        )
+    elif info:
+        blocks.append(
+            _text(
+                "Size-matched (training.size_matching: equal): per label, every source trains "
+                "on the same number of rows, the minimum of generation.per_label, the real rows "
+                "and each mode's accepted rows."
+            )
+        )
+    sizes = [LabelSizes.model_validate(raw) for raw in info.get("labels", [])]
+    blocks += [_text(f"Shortfall: {size.describe(policy)}.") for size in sizes if size.capped]
+    for task in dict.fromkeys(size.task for size in sizes):
+        mine = [size for size in sizes if size.task == task]
+        for source in mine[0].used if policy == "none" else ["real"]:
+            note = imbalance(mine, source)
+            if note:
+                who = f"the {source} data" if policy == "none" else "every source"
+                blocks.append(_text(f"{task}: {who} trains on imbalanced classes ({note})."))
+    counts = pd.DataFrame() if run.runs is None else train_counts_table(run.runs)
+    if not counts.empty:
+        blocks.append(_text("Training rows per label and source (before the validation carve):"))
+        blocks.append(_table(counts))
+    return blocks
 
 
 def _subjectivity(run: RunData) -> Section:

@@ -139,6 +139,30 @@ def per_class_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def train_counts_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Training rows per task and label (the task's label order), one column per source: what
+    each source's models learned from. Empty for runs that did not record them."""
+    if "train_counts" not in runs.columns:
+        return pd.DataFrame()
+    cells: dict[tuple[float, str, str], dict[str, int]] = {}
+    columns = ["subjectivity", "task", "source", "label_names", "train_counts"]
+    for subjectivity, task, source, names, counts in zip(
+        *(runs[column] for column in columns), strict=True
+    ):
+        for label, count in zip(names, counts, strict=True):
+            key = (float(subjectivity), str(task), str(label))
+            cells.setdefault(key, {})[str(source)] = int(count)
+    sources = list(dict.fromkeys(str(s) for s in runs["source"]))
+    ordered = [s for s in SOURCE_ORDER if s in sources] + [
+        s for s in sources if s not in SOURCE_ORDER
+    ]
+    rows = []
+    for key in sorted(cells, key=lambda key: key[:2]):  # stable: labels keep the task's order
+        _, task, label = key
+        rows.append({"task": task, "label": label, **{s: cells[key].get(s) for s in ordered}})
+    return pd.DataFrame(rows)
+
+
 def confusion_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Confusion counts summed over seeds, long format (true label, predicted label, count)."""
     rows = []

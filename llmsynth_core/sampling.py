@@ -29,6 +29,21 @@ def sample_per_label(
     return pd.concat(parts).reset_index(drop=True) if parts else frame.iloc[:0]
 
 
+def cap_per_label(
+    frame: pd.DataFrame, counts: Mapping[str, int], seed: int, label_column: str = "label"
+) -> pd.DataFrame:
+    """At most counts[label] rows of each label (a seeded choice), in the frame's own order; a
+    label at or under its count, or without one, keeps every row, so no cap changes nothing."""
+    frame = frame.reset_index(drop=True)
+    dropped: list[int] = []
+    for label, count in counts.items():
+        pool = frame[frame[label_column] == label]
+        if len(pool) > count:
+            kept = pool.sample(n=count, random_state=seed).index
+            dropped.extend(pool.index.difference(kept))
+    return frame.drop(index=dropped).reset_index(drop=True)
+
+
 def stratified_subsample(
     frame: pd.DataFrame, n: int, seed: int, label_column: str = "label"
 ) -> pd.DataFrame:

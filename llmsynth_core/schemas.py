@@ -77,6 +77,8 @@ METRICS = pa.schema(
         ("n_train", pa.int64()),
         ("n_validation", pa.int64()),
         ("n_test", pa.int64()),
+        # Rows per label the source supplied (before the validation carve), as label_names.
+        ("train_counts", pa.list_(pa.int64())),
         ("macro_f1", pa.float64()),
         ("accuracy", pa.float64()),
         ("best_epoch", pa.int64()),

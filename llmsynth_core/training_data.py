@@ -4,23 +4,29 @@ checks that stop a bad training set before any model loads."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from llmsynth_core.config import Mixture
 from llmsynth_core.errors import DataError
-from llmsynth_core.sampling import sample_per_label
+from llmsynth_core.sampling import cap_per_label, sample_per_label
 
 _SPACE = re.compile(r"\s+")
 
 
-def real_rows(
-    train: pd.DataFrame, labels: Sequence[str], per_label: int, seed: int
-) -> pd.DataFrame:
-    """A seeded, stratified subsample of the real training split: per_label rows per label."""
-    counts = dict.fromkeys(labels, per_label)
+def real_rows(train: pd.DataFrame, counts: Mapping[str, int], seed: int) -> pd.DataFrame:
+    """A seeded, stratified subsample of the real training split: counts[label] rows per label
+    (fewer where the split has fewer)."""
     return sample_per_label(train, counts, seed)[["text", "label"]]
+
+
+def synthetic_rows(
+    accepted: pd.DataFrame, counts: Mapping[str, int] | None, seed: int
+) -> pd.DataFrame:
+    """A mode's accepted rows cut down (seeded) to counts[label] per label; None: all of them."""
+    rows = accepted if counts is None else cap_per_label(accepted, counts, seed)
+    return rows[["text", "label"]].reset_index(drop=True)
 
 
 def mixture_rows(
@@ -29,14 +35,17 @@ def mixture_rows(
     mixture: Mixture,
     labels: Sequence[str],
     seed: int,
+    synthetic_counts: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
-    """A small real set plus synthetic rows of one mode (the study's augmentation setting)."""
-    real = real_rows(train, labels, mixture.real_per_label, seed)
-    if mixture.synthetic_per_label is not None:
-        synthetic = sample_per_label(
-            synthetic, dict.fromkeys(labels, mixture.synthetic_per_label), seed
-        )
-    return pd.concat([real, synthetic[["text", "label"]]], ignore_index=True)
+    """A small real set plus synthetic rows of one mode (the study's augmentation setting); the
+    synthetic part is at most mixture.synthetic_per_label and synthetic_counts[label] per label."""
+    real = real_rows(train, dict.fromkeys(labels, mixture.real_per_label), seed)
+    wanted = mixture.synthetic_per_label
+    caps = dict(synthetic_counts) if synthetic_counts is not None else {}
+    if wanted is not None:
+        caps = {label: min(wanted, caps.get(label, wanted)) for label in labels}
+    rows = synthetic_rows(synthetic, caps or None, seed)
+    return pd.concat([real, rows], ignore_index=True)
 
 
 def carve_validation(

@@ -31,9 +31,11 @@ from llmsynth_core.results import (
     per_class_table,
     summarise_seeds,
     to_markdown,
+    train_counts_table,
     wide_table,
     with_ci,
 )
+from llmsynth_core.size_matching import LabelSizes
 from llmsynth_core.subjectivity import (
     MIN_TASKS,
     SPEARMAN_TEXT,
@@ -49,7 +51,8 @@ from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
 
-LIST_COLUMNS = {"label_names", "precision", "recall", "f1", "support", "confusion"}
+LIST_COLUMNS = {"label_names", "precision", "recall", "f1", "support", "confusion", "train_counts"}
+SIZE_MATCHING_FILE = "size_matching.json"
 
 
 @task(name="analyze")
@@ -60,10 +63,11 @@ def analyze_task(
     diversity: list[ArtifactRef] | None = None,
     data_dir: str | None = None,
     annotations: list[ArtifactRef] | None = None,
+    size_matching: list[LabelSizes] | None = None,
 ) -> str:
     """Write results.parquet (one row per task, model and source, over seeds), runs.parquet
-    (one per seed), per-class, confusion, curves, diversity and agreement tables, results.md,
-    summary.json and the report to the run dir."""
+    (one per seed, with per-label training counts), per-class, confusion, curves, diversity
+    and agreement tables, size_matching.json, results.md, summary.json and the report."""
     runs = pd.concat([read_artifact(ref) for ref in metrics], ignore_index=True)
     predictions = pd.concat(
         [read_parquet(sibling(ref.uri, "predictions"), "predictions") for ref in metrics],
@@ -83,6 +87,19 @@ def analyze_task(
         [read_parquet(sibling(ref.uri, "curves"), "curves") for ref in metrics], ignore_index=True
     )
     curves.to_parquet(out / "curves.parquet", index=False)
+    # None: a run from before size matching, whose sizes are unknown; say nothing about them.
+    sizes = None if size_matching is None else [s.model_dump(mode="json") for s in size_matching]
+    if sizes is not None:
+        (out / SIZE_MATCHING_FILE).write_text(
+            json.dumps(
+                {
+                    "policy": config.training.size_matching,
+                    "per_label": config.generation.per_label,
+                    "labels": sizes,
+                },
+                indent=2,
+            )
+        )
     markdown = "\n\n".join(
         [
             f"# llmsynth results: {config.name}",
@@ -91,6 +108,7 @@ def analyze_task(
             f"seeds {config.training.seeds}.",
             "## Macro-F1 on the real test split (gap = real minus synthetic)",
             to_markdown(wide_f1),
+            *([] if size_matching is None else _sizes_section(config, runs, size_matching)),
             "## Accuracy",
             to_markdown(wide_acc),
             "## Macro-F1 over seeds: mean ± std [95% bootstrap CI]",
@@ -120,6 +138,7 @@ def analyze_task(
                 "metrics": [ref.model_dump() for ref in metrics],
                 "diversity": [ref.model_dump() for ref in diversity or []],
                 "annotations": [ref.model_dump() for ref in annotations or []],
+                "size_matching": sizes,
             },
             indent=2,
         )
@@ -146,6 +165,25 @@ def analyze_task(
 def _specs(config: ExperimentConfig) -> list[TaskSpec]:
     registry = load_registry(Path(directory) for directory in config.task_dirs)
     return select_tasks(registry, config.tasks)
+
+
+def _sizes_section(
+    config: ExperimentConfig, runs: pd.DataFrame, sizes: list[LabelSizes]
+) -> list[str]:
+    """Training rows per label and source, and each label some source fell short on."""
+    policy = config.training.size_matching
+    lines = [
+        "## Training rows per label and source",
+        "Sources differ in size (training.size_matching: none)."
+        if policy == "none"
+        else "Size-matched (training.size_matching: equal): per label, every source trains "
+        "on the minimum of generation.per_label, the real rows and each mode's accepted rows.",
+    ]
+    lines += [f"Shortfall: {size.describe(policy)}." for size in sizes if size.capped]
+    counts = train_counts_table(runs)
+    if not counts.empty:
+        lines.append(to_markdown(counts))
+    return lines
 
 
 def _diversity_section(refs: list[ArtifactRef], out: Path) -> list[str]:

@@ -42,15 +42,18 @@ def train_remote_task(
     store_root: str,
     seed: int,
     replicate: int = 0,
+    counts: dict[str, int] | None = None,
 ) -> ArtifactRef:
     """Run `deployment` (the `train` flow) for one model and source; wait; return its metrics."""
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed, snapshot, replicate)
+    key = metrics_key(
+        spec, config, model_name, source, generations, seed, snapshot, replicate, counts
+    )
     found = store.existing("metrics", key)
     if found is not None:
         return found
     parameters = training_parameters(
-        spec, config, model_name, source, generations, snapshot, output_dir, seed, replicate
+        spec, config, model_name, source, generations, snapshot, output_dir, seed, replicate, counts
     )
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine
@@ -84,6 +87,7 @@ def training_parameters(
     output_dir: str,
     seed: int,
     replicate: int = 0,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The `train` flow's parameters as JSON: refs into the store, no local paths of data."""
     return {
@@ -96,4 +100,5 @@ def training_parameters(
         "output_dir": output_dir,
         "seed": seed,
         "replicate": replicate,
+        "counts": counts,
     }

@@ -41,6 +41,8 @@ def load_run(run_dir: Path) -> RunData:
         subjectivity=_json(run_dir / "subjectivity.json"),
         generation=_json(run_dir / "generation.json"),
         summary=summary,
+        runs=_parquet(run_dir / "runs.parquet"),
+        size_matching=_json(run_dir / "size_matching.json"),
     )
 
 

@@ -25,6 +25,7 @@ from llmsynth_core.training_data import (
     leaked,
     mixture_rows,
     real_rows,
+    synthetic_rows,
 )
 from tasks.artifacts import ArtifactRef, ArtifactStore, join_uri, read_artifact
 from tasks.encoders import resolve_encoder
@@ -55,17 +56,20 @@ def training_set(
     generations: list[ArtifactRef],
     snapshot: DataSnapshot,
     seed: int,
+    counts: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """What one model trains on: size-matched real rows, a mode's accepted rows, or a mixture."""
+    """What one model trains on: real rows, a mode's accepted rows or a mixture, at `counts`
+    rows per label (a mixture: its synthetic part); None: per_label real rows, all accepted."""
     labels = spec.label_names
     if source == "real":
         train = read_snapshot(snapshot.train)
-        return real_rows(train, labels, config.generation.per_label, seed)
+        return real_rows(train, counts or dict.fromkeys(labels, config.generation.per_label), seed)
     mixture = config.mixture(source)
     if mixture is None:
-        return accepted_rows(spec, source, generations)
+        return synthetic_rows(accepted_rows(spec, source, generations), counts, seed)
     synthetic = accepted_rows(spec, mixture.mode, generations)
-    return mixture_rows(read_snapshot(snapshot.train), synthetic, mixture, labels, seed)
+    train = read_snapshot(snapshot.train)
+    return mixture_rows(train, synthetic, mixture, labels, seed, counts)
 
 
 def metrics_key(
@@ -77,13 +81,18 @@ def metrics_key(
     seed: int,
     snapshot: DataSnapshot,
     replicate: int = 0,
+    counts: dict[str, int] | None = None,
 ) -> str:
     """Content address of one training run: everything that changes its model and metrics.
 
     The test snapshot's sha256 always; the train snapshot's for every source but zero-shot
-    rows alone (real and mixed rows come from it, few-shot prompts showed it).
+    rows alone (real and mixed rows come from it, few-shot prompts showed it). The size policy
+    acts only through `counts`, and real data is keyed by its counts, not by generation
+    artifacts: a new generator that fills its quotas reuses the real models.
     """
-    training = config.training.model_dump(mode="json", exclude={"seeds", "mixtures", "save_models"})
+    training = config.training.model_dump(
+        mode="json", exclude={"seeds", "mixtures", "save_models", "size_matching"}
+    )
     mixture = config.mixture(source)
     zero_shot_only = mixture is None and source == "zero_shot"
     return stable_hash(
@@ -96,7 +105,8 @@ def metrics_key(
             "source": source,
             "mixture": mixture.model_dump(mode="json") if mixture else None,
             "seed": seed,
-            "inputs": sorted(ref.sha256 for ref in generations),
+            "inputs": [] if source == "real" else sorted(ref.sha256 for ref in generations),
+            "counts": counts,
             # The rows name their synthetic set; the columns make a run stored before that
             # column existed train again rather than fail its schema check.
             "replicate": replicate,
@@ -136,11 +146,15 @@ def train_evaluate_task(
     store_root: str,
     seed: int | None = None,
     replicate: int = 0,
+    counts: dict[str, int] | None = None,
 ) -> ArtifactRef:
-    """Train, predict the real test split, and write predictions, curves and a metrics row."""
+    """Train, predict the real test split, and write predictions, curves and a metrics row;
+    `counts`: rows per label to train on (see `training_set`)."""
     seed = config.training.seeds[0] if seed is None else seed
     store = ArtifactStore(store_root)
-    key = metrics_key(spec, config, model_name, source, generations, seed, snapshot, replicate)
+    key = metrics_key(
+        spec, config, model_name, source, generations, seed, snapshot, replicate, counts
+    )
     found = store.existing("metrics", key)
     progress_id = f"{spec.id} train {source} seed {seed}"
     if found is not None:
@@ -148,7 +162,7 @@ def train_evaluate_task(
         return found
     logger = get_run_logger()
     where = f"{spec.id}/{source}/seed {seed}"
-    data = training_set(spec, config, source, generations, snapshot, seed)
+    data = training_set(spec, config, source, generations, snapshot, seed, counts)
     check_training_set(data, spec.label_names, where)
     test = read_snapshot(snapshot.test)
     overlap = leaked(data["text"], test["text"])
@@ -262,6 +276,7 @@ def train_evaluate_task(
                 "n_train": len(train),
                 "n_validation": len(validation),
                 "n_test": len(test),
+                "train_counts": [int((data["label"] == name).sum()) for name in spec.label_names],
                 "macro_f1": metrics.macro_f1,
                 "accuracy": metrics.accuracy,
                 "best_epoch": classifier.best_epoch,

@@ -146,3 +146,72 @@ def test_subjectivity_section_names_its_source_and_says_why_there_is_no_fit() ->
     )
     assert "permutation p-value" in markdown
     assert "| zero_shot | 0.800 | 0.200 | 1.000 | 0.050 | 6 | exact (720) |" in markdown
+
+
+def _runs(counts: dict[str, list[int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "task": "sms_spam",
+                "subjectivity": 1,
+                "model": "m",
+                "source": source,
+                "seed": 42,
+                "label_names": ["ham", "spam"],
+                "train_counts": train_counts,
+            }
+            for source, train_counts in counts.items()
+        ]
+    )
+
+
+def _sizes(policy: str, used: dict[str, int]) -> dict[str, object]:
+    have = {"real": 598, "zero_shot": 3000, "few_shot": 3000}
+    return {
+        "policy": policy,
+        "per_label": 3000,
+        "labels": [
+            {
+                "task": "sms_spam",
+                "label": "ham",
+                "wanted": 3000,
+                "have": dict.fromkeys(have, 3000),
+                "used": dict.fromkeys(have, 3000),
+            },
+            {"task": "sms_spam", "label": "spam", "wanted": 3000, "have": have, "used": used},
+        ],
+    }
+
+
+def test_results_show_each_shortfall_and_the_counts_next_to_the_verdict() -> None:
+    counts = {source: [3000, 598] for source in ("real", "zero_shot", "few_shot")}
+    run = RunData(
+        name="r",
+        results=RESULTS,
+        runs=_runs(counts),
+        size_matching=_sizes("equal", dict.fromkeys(counts, 598)),
+    )
+    results = render_markdown("r", build_sections(run, {})[:1], {})
+    verdict = results.partition("Accuracy:")[0]
+    assert "Size-matched (training.size_matching: equal)" in verdict
+    assert (
+        "Shortfall: sms_spam/spam: every source trains on 598 rows, not the 3,000 wanted "
+        "(real has 598)." in verdict
+    )
+    assert "sms_spam: every source trains on imbalanced classes (ham 3,000, spam 598)." in verdict
+    assert "| task | label | real | zero_shot | few_shot |" in verdict
+    assert "| sms_spam | spam | 598 | 598 | 598 |" in verdict
+
+
+def test_results_say_so_when_sources_differ_in_size() -> None:
+    counts = {"real": [3000, 598], "zero_shot": [3000, 3000], "few_shot": [3000, 3000]}
+    used = {"real": 598, "zero_shot": 3000, "few_shot": 3000}
+    run = RunData(name="r", results=RESULTS, runs=_runs(counts), size_matching=_sizes("none", used))
+    markdown = render_markdown("r", build_sections(run, {})[:1], {})
+    assert "Sources differ in size (training.size_matching: none)" in markdown
+    assert (
+        "Shortfall: sms_spam/spam: sources train on real 598, zero_shot 3,000, few_shot 3,000"
+        in markdown
+    )
+    assert "sms_spam: the real data trains on imbalanced classes (ham 3,000, spam 598)." in markdown
+    assert "| sms_spam | spam | 598 | 3000 | 3000 |" in markdown

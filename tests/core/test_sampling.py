@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from llmsynth_core.sampling import (
+    cap_per_label,
     draw,
     largest_matching_size,
     proportional_counts,
@@ -136,3 +137,13 @@ def test_sample_like_follows_another_sets_labels() -> None:
     assert _counts(sample) == {"A": 10, "B": 10, "C": 10}
     assert sample["id"].is_unique
     assert sample_like(real, synthetic_labels, 30, seed=0)["id"].tolist() == sample["id"].tolist()
+
+
+def test_cap_per_label_keeps_order_and_is_seeded() -> None:
+    frame = _frame({"A": 6, "B": 2, "C": 3})
+    capped = cap_per_label(frame, {"A": 3, "B": 5}, seed=1)
+    assert _counts(capped) == {"A": 3, "B": 2, "C": 3}  # B under its cap, C without one
+    assert capped["id"].is_monotonic_increasing  # the frame's own order
+    assert capped.equals(cap_per_label(frame, {"A": 3, "B": 5}, seed=1))
+    assert not capped.equals(cap_per_label(frame, {"A": 3, "B": 5}, seed=2))
+    assert cap_per_label(frame, {"A": 6, "B": 2, "C": 3}, seed=1).equals(frame)

@@ -13,6 +13,7 @@ from llmsynth_core.training_data import (
     leaked,
     mixture_rows,
     real_rows,
+    synthetic_rows,
 )
 
 LABELS = ["a", "b", "c"]
@@ -29,10 +30,20 @@ def _frame(per_label: int, prefix: str = "real") -> pd.DataFrame:
 
 def test_real_rows_are_a_seeded_stratified_sample() -> None:
     train = _frame(20)
-    rows = real_rows(train, LABELS, 5, seed=1)
-    assert rows["label"].value_counts().to_dict() == {"a": 5, "b": 5, "c": 5}
-    assert rows.equals(real_rows(train, LABELS, 5, seed=1))
-    assert not rows.equals(real_rows(train, LABELS, 5, seed=2))
+    counts = {"a": 5, "b": 5, "c": 3}
+    rows = real_rows(train, counts, seed=1)
+    assert rows["label"].value_counts().to_dict() == counts
+    assert rows.equals(real_rows(train, counts, seed=1))
+    assert not rows.equals(real_rows(train, counts, seed=2))
+
+
+def test_synthetic_rows_are_cut_to_the_matched_counts_or_kept_whole() -> None:
+    accepted = _frame(8, "synthetic")
+    rows = synthetic_rows(accepted, {"a": 8, "b": 2, "c": 5}, seed=0)
+    assert rows["label"].value_counts().to_dict() == {"a": 8, "b": 2, "c": 5}
+    assert rows.equals(synthetic_rows(accepted, {"a": 8, "b": 2, "c": 5}, seed=0))
+    assert synthetic_rows(accepted, None, seed=0).equals(accepted)
+    assert synthetic_rows(accepted, dict.fromkeys(LABELS, 8), seed=0).equals(accepted)
 
 
 @pytest.mark.parametrize(("synthetic_per_label", "expected_synthetic"), [(None, 8), (3, 3)])
@@ -46,6 +57,24 @@ def test_mixture_adds_synthetic_rows_to_a_small_real_set(
     per_label = (~real).groupby(rows["label"]).sum().to_dict()
     assert per_label == dict.fromkeys(LABELS, expected_synthetic)
     assert mixture.name == f"few_shot+real2x{synthetic_per_label or 'all'}"
+
+
+@pytest.mark.parametrize(("synthetic_per_label", "expected_a"), [(None, 4), (3, 3), (6, 4)])
+def test_a_mixtures_synthetic_part_follows_the_matched_counts(
+    synthetic_per_label: int | None, expected_a: int
+) -> None:
+    mixture = Mixture(mode="few_shot", real_per_label=2, synthetic_per_label=synthetic_per_label)
+    caps = {"a": 4, "b": 8, "c": 8}  # few_shot fell short on label a
+    rows = mixture_rows(_frame(20), _frame(8, "synthetic"), mixture, LABELS, 0, caps)
+    synthetic = rows[rows["text"].str.startswith("synthetic")]
+    others = 8 if synthetic_per_label is None else min(8, synthetic_per_label)
+    assert synthetic["label"].value_counts().to_dict() == {
+        "a": expected_a,
+        "b": others,
+        "c": others,
+    }
+    real = rows[rows["text"].str.startswith("real")]
+    assert real["label"].value_counts().to_dict() == dict.fromkeys(LABELS, 2)  # as configured
 
 
 def test_carve_validation_is_stratified_disjoint_and_seeded() -> None:

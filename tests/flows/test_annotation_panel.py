@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from flows.experiment import snapshot_data
 from flows.pipeline import annotate_all
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.registry import load_registry
 from tasks.artifacts import read_artifact
-from tasks.train import test_set as evaluation_test_set
+from tasks.splits import read_snapshot
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.flows.configs import small_config
 
@@ -37,7 +38,8 @@ def test_panel_labels_a_stratified_sample_with_its_own_endpoint_and_model(
 ) -> None:
     spec = load_registry([])["ag_news"]
     base = small_config("http://127.0.0.1:9/v1", tasks=("ag_news",), max_test_examples=80)
-    test = evaluation_test_set(spec, base, sample_dir)
+    snapshots = snapshot_data([spec], base, str(sample_dir), str(tmp_path))
+    test = read_snapshot(snapshots["ag_news"].test)
     gold = {text[:1500]: label for text, label in zip(test["text"], test["label"], strict=True)}
 
     def panel_reply(kind: str, body: dict[str, Any]) -> Reply:
@@ -56,7 +58,7 @@ def test_panel_labels_a_stratified_sample_with_its_own_endpoint_and_model(
             annotator_llm={"endpoint": panel.base_url, "model": "panel-model", "temperature": 0.7},
         )
         config = ExperimentConfig.model_validate(raw)
-        refs = annotate_all([spec], config, str(sample_dir), str(tmp_path))
+        refs = annotate_all([spec], config, snapshots, str(tmp_path))
         bodies = [r.body for r in panel.requests if r.path == CHAT]
         assert generator.count(CHAT) == 0, "the panel must use annotator_llm's endpoint"
 
@@ -75,7 +77,9 @@ def test_panel_labels_a_stratified_sample_with_its_own_endpoint_and_model(
     for label, share in shares.items():
         assert abs(counts[label] - share * len(frame)) <= 1, (label, counts.to_dict())
 
-    # `row` is the test-set position: each instance's annotations are that row's gold label.
+    # `row` is the test-set position and `row_id` that row's id: each instance's annotations
+    # are that row's gold label.
+    assert frame["row_id"].tolist() == test["row_id"].iloc[frame["row"].tolist()].tolist()
     dropped = 0
     for row, labels, estimate in zip(
         frame["row"], frame["annotations"], frame["agreement_estimate"], strict=True

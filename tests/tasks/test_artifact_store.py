@@ -37,6 +37,7 @@ def _metrics(source: str = "real") -> pd.DataFrame:
                 "n_train": 12,
                 "n_validation": 0,
                 "n_test": 24,
+                "train_counts": [6, 6],
                 "macro_f1": 0.5,
                 "accuracy": 0.6,
                 "best_epoch": 1,
