@@ -65,6 +65,7 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
     from llmsynth_core.registry import load_registry
     from tasks.artifacts import artifact_root
     from tasks.remote_train import TrainingRunFailed, train_remote_task
+    from tasks.snapshot import snapshot_task
 
     stack = prefect_stack
     config = ExperimentConfig.model_validate(stack.parameters["config"])
@@ -72,6 +73,7 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
     config = config.model_copy(update={"training": training})
     spec = load_registry([])["ag_news"]
     output_dir = stack.parameters["output_dir"]
+    snapshot = snapshot_task.fn(spec, config, str(stack.data_dir), artifact_root(output_dir))
     with (
         temporary_settings({PREFECT_API_URL: stack.stack.api_url}),
         pytest.raises(
@@ -87,7 +89,7 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
             "/nonexistent/encoder",
             "real",
             [],
-            str(stack.data_dir),
+            snapshot,
             output_dir,
             artifact_root(output_dir),
             config.training.seeds[0],
