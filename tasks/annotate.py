@@ -15,7 +15,7 @@ from llmsynth_core.annotation import (
     annotation_sample,
     panel_frame,
 )
-from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig
+from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, LLMConfig
 from llmsynth_core.costs import request_cost
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.taskspec import TaskSpec
@@ -25,6 +25,24 @@ from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
 from tasks.snapshot import DataSnapshot
 from tasks.splits import read_snapshot
+
+
+def annotation_key(
+    spec: TaskSpec, test_sha256: str, llm: LLMConfig, k: int, rows: list[int], texts: list[str]
+) -> str:
+    """Content address of a panel's annotations: the test rows, their texts and the panel."""
+    return stable_hash(
+        {
+            "task": spec.model_dump(mode="json"),
+            "test_snapshot": test_sha256,
+            "llm": llm.reply_dict(),
+            "k": k,
+            "rows": rows,
+            "texts": stable_hash(texts),
+            "prompt": ANNOTATION_PROMPT_VERSION,
+            "panel": PANEL_VERSION,
+        }
+    )
 
 
 @task(
@@ -50,18 +68,7 @@ def annotate_task(
     rows = sample["row"].astype(int).tolist()
     row_ids = sample["row_id"].astype(str).tolist()
     texts = sample["text"].astype(str).tolist()
-    key = stable_hash(
-        {
-            "task": spec.model_dump(mode="json"),
-            "test_snapshot": snapshot.test.sha256,
-            "llm": llm.reply_dict(),
-            "k": analysis.annotator_panel,
-            "rows": rows,
-            "texts": stable_hash(texts),
-            "prompt": ANNOTATION_PROMPT_VERSION,
-            "panel": PANEL_VERSION,
-        }
-    )
+    key = annotation_key(spec, snapshot.test.sha256, llm, analysis.annotator_panel, rows, texts)
     store = ArtifactStore(store_root)
     ledger = run_ledger(store_root, config.runtime.max_cost_usd)
     found = store.manifest("annotations", key)

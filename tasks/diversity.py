@@ -6,7 +6,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.config import AnalysisConfig, ExperimentConfig
 from llmsynth_core.diversity import (
     before_gates_source,
     comparable_samples,
@@ -21,6 +21,20 @@ from tasks.artifacts import ArtifactRef, ArtifactStore, read_artifact
 from tasks.encoders import resolve_encoder
 from tasks.snapshot import DataSnapshot
 from tasks.splits import read_snapshot
+
+
+def diversity_key(
+    spec: TaskSpec, train_sha256: str, analysis: AnalysisConfig, sources: dict[str, list[str]]
+) -> str:
+    """Content address of a task's diversity rows: the texts measured and how."""
+    return stable_hash(
+        {
+            "task": spec.id,
+            "train_snapshot": train_sha256,
+            "analysis": analysis.model_dump(mode="json"),
+            "texts": {source: stable_hash(texts) for source, texts in sources.items()},
+        }
+    )
 
 
 @task(name="diversity", task_run_name="diversity {spec.id}", cache_policy=NO_CACHE)
@@ -48,14 +62,7 @@ def diversity_task(
         analysis.seed,
         before_gates,
     )
-    key = stable_hash(
-        {
-            "task": spec.id,
-            "train_snapshot": snapshot.train.sha256,
-            "analysis": analysis.model_dump(mode="json"),
-            "texts": {source: stable_hash(texts) for source, texts in sources.items()},
-        }
-    )
+    key = diversity_key(spec, snapshot.train.sha256, analysis, sources)
     store = ArtifactStore(store_root)
     found = store.existing("diversity", key)
     if found is not None:
