@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -67,6 +68,23 @@ class ArtifactStore:
         """The ref of an artifact already written under this key, if any."""
         manifest = self.manifest(kind, key)
         return None if manifest is None else ArtifactRef.model_validate(manifest["artifact"])
+
+    def get_or_build(
+        self,
+        kind: str,
+        key: str,
+        schema_name: str,
+        build: Callable[[], tuple[pd.DataFrame, dict[str, Any]]],
+    ) -> ArtifactRef:
+        """The artifact under this key; built (frame and manifest) and written only if absent.
+
+        The skeleton of every content-addressed stage: look up, compute, write once.
+        """
+        found = self.existing(kind, key)
+        if found is not None:
+            return found
+        frame, manifest = build()
+        return self.write(kind, key, frame, schema_name, manifest)
 
     def write(
         self, kind: str, key: str, frame: pd.DataFrame, schema_name: str, manifest: dict[str, Any]

@@ -145,3 +145,17 @@ def test_run_directories_travel_to_and_from_a_uri(tmp_path: Path) -> None:
         "summary.json",
     ]
     assert (back / "report-files" / "a.png").read_bytes() == b"\x89PNG"
+
+
+def test_get_or_build_builds_once(root: str) -> None:
+    store = ArtifactStore(root)
+    calls: list[int] = []
+
+    def build() -> tuple[pd.DataFrame, dict[str, object]]:
+        calls.append(1)
+        return _metrics(), {"stage": "test"}
+
+    first = store.get_or_build("metrics", "k1", "metrics", build)
+    again = store.get_or_build("metrics", "k1", "metrics", build)
+    assert again == first and calls == [1]
+    assert read_artifact(first).equals(read_artifact(again))
