@@ -19,24 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-from pydantic import BaseModel, ConfigDict
 
+# Re-exported: the model lives in core, so core code can name artifacts too.
+from llmsynth_core.refs import ArtifactRef as ArtifactRef
 from llmsynth_core.schemas import SCHEMAS, check_table, to_table
 
 DATA = "data.parquet"
 MANIFEST = "manifest.json"
 _PACKAGES = ("llmsynth", "prefect", "openai", "torch", "transformers", "pandas", "pyarrow")
-
-
-class ArtifactRef(BaseModel):
-    """A small, serialisable pointer to a Parquet artifact."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    uri: str
-    schema_name: str
-    rows: int
-    sha256: str
 
 
 class ArtifactStore:

@@ -13,25 +13,15 @@ from pathlib import PurePath
 import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict
 
 from llmsynth_core.config import EvaluationConfig, ExperimentConfig
 from llmsynth_core.data import DATA_DIR_HINT, Split, parse_table
 from llmsynth_core.errors import DataError
+from llmsynth_core.refs import DataSnapshot as DataSnapshot  # re-exported; lives in core
 from llmsynth_core.snapshot import has_own_ids, snapshot_key, snapshot_rows
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, join_uri
 from tasks.retry import transport_failures_only
-
-
-class DataSnapshot(BaseModel):
-    """A task's real data as stored: the train split and the evaluation subsample."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    task: str
-    train: ArtifactRef
-    test: ArtifactRef  # the evaluation subsample, in the order every consumer scores it
 
 
 @task(
