@@ -8,8 +8,9 @@ from prefect.futures import wait
 from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
 from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
-from llmsynth_core.size_matching import REAL, LabelSizes, matched_counts, synthetic_set
+from llmsynth_core.size_matching import LabelSizes, synthetic_set
 from llmsynth_core.taskspec import TaskSpec
+from llmsynth_core.training_job import plan_jobs
 from tasks.analyze import analyze_task
 from tasks.annotate import annotate_task
 from tasks.artifacts import ArtifactRef
@@ -49,84 +50,16 @@ def train_all(
 ) -> list[ArtifactRef]:
     """One model per (task, encoder, source, synthetic replicate, seed): in this process, or
     on the training pool; `sizes` (by task) sets the rows per label each source trains on."""
-    jobs = [
-        (
-            spec,
-            model_name,
-            source,
-            refs,
-            seed,
-            replicate,
-            matched_counts(sizes[spec.id], _set_of(config, source, replicate)),
-        )
-        for spec in specs
-        for model_name in config.training.models
-        for source in config.sources
-        for replicate, refs in _replicates_of(config, generations, spec.id, source)
-        for seed in config.training.seeds
-    ]
-    root = store_root(output_dir)
+    jobs = plan_jobs(specs, config, generations, snapshots, sizes)
+    stages = (config.training, config.evaluation, config.runtime)
     deployment = config.runtime.training_deployment
     if deployment is None:
-        return [
-            train_evaluate_task(
-                spec,
-                config,
-                model_name,
-                source,
-                refs,
-                snapshots[spec.id],
-                root,
-                seed,
-                replicate,
-                counts,
-            )
-            for spec, model_name, source, refs, seed, replicate, counts in jobs
-        ]
+        root = store_root(output_dir)
+        return [train_evaluate_task(job, *stages, root) for job in jobs]
     # All at once: the training pool's workers and concurrency limits decide how many run.
-    futures = [
-        train_remote_task.submit(
-            deployment,
-            spec,
-            config,
-            model_name,
-            source,
-            refs,
-            snapshots[spec.id],
-            output_dir,
-            root,
-            seed,
-            replicate,
-            counts,
-        )
-        for spec, model_name, source, refs, seed, replicate, counts in jobs
-    ]
+    futures = [train_remote_task.submit(deployment, job, *stages, output_dir) for job in jobs]
     wait(futures)
     return [future.result() for future in futures]
-
-
-def _replicates_of(
-    config: ExperimentConfig, generations: Generations, task: str, source: str
-) -> list[tuple[int, list[ArtifactRef]]]:
-    """The synthetic sets a source trains on, by replicate; real trains once (replicate 0)."""
-    if source == "real":
-        return [(0, [])]
-    mode = _mode_of(config, source)
-    return [
-        (replicate, generations.get((task, mode, replicate), []))
-        for replicate in range(config.generation.replicates)
-    ]
-
-
-def _set_of(config: ExperimentConfig, source: str, replicate: int) -> str:
-    """The name size matching gives the rows a training source draws on."""
-    return REAL if source == REAL else synthetic_set(_mode_of(config, source), replicate)
-
-
-def _mode_of(config: ExperimentConfig, source: str) -> str:
-    """The generation mode whose rows a training source uses (a mixture names its mode)."""
-    mixture = config.mixture(source)
-    return mixture.mode if mixture else source
 
 
 @flow(name="pipeline", log_prints=True)

@@ -385,10 +385,6 @@ class ExperimentConfig(_Stage):
         llm = self.llm.model_copy(update={"seed": self.llm.seed + replicate})
         return self.model_copy(update={"llm": llm})
 
-    def mixture(self, source: str) -> Mixture | None:
-        """The mixture a source name stands for, if it is one."""
-        return next((m for m in self.training.mixtures if m.name == source), None)
-
     @model_validator(mode="after")
     def _mixtures_use_generated_modes(self) -> ExperimentConfig:
         names = [m.name for m in self.training.mixtures]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
-from llmsynth_core.config import Mixture
+from llmsynth_core.config import Mixture, TrainingConfig
 from llmsynth_core.errors import DataError
 from llmsynth_core.sampling import cap_per_label, sample_per_label
+from llmsynth_core.training import LabelledTexts
 
 _SPACE = re.compile(r"\s+")
 
@@ -27,6 +29,17 @@ def synthetic_rows(
     """A mode's accepted rows cut down (seeded) to counts[label] per label; None: all of them."""
     rows = accepted if counts is None else cap_per_label(accepted, counts, seed)
     return rows[["text", "label"]].reset_index(drop=True)
+
+
+def accepted_rows(generated: Sequence[pd.DataFrame], where: str) -> pd.DataFrame:
+    """The accepted rows (text, label) of a synthetic set's generation artifacts."""
+    rows = pd.concat(generated, ignore_index=True) if generated else pd.DataFrame()
+    if rows.empty or not rows["accepted"].any():
+        raise DataError(
+            f"{where}: no accepted synthetic rows to train on; see the rejects "
+            "(reject_reason) in the generation artifacts and loosen generation settings"
+        )
+    return rows.loc[rows["accepted"], ["text", "label"]].reset_index(drop=True)
 
 
 def mixture_rows(
@@ -100,3 +113,54 @@ def leaked(train_texts: Iterable[str], test_texts: Iterable[str]) -> int:
     """How many test texts also occur (normalised) in the training texts."""
     seen = {normalise_text(text) for text in train_texts}
     return sum(normalise_text(text) in seen for text in test_texts)
+
+
+@dataclass(frozen=True)
+class TrainingSplits:
+    """What one model trains, validates and is tested on, and what the checks found: warnings
+    (the test score is suspect) and notes (a setting had no effect)."""
+
+    data: pd.DataFrame  # every row the source supplied, before the validation carve
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    leaked: int  # test texts that also occur in `data`
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def split_for_training(
+    data: pd.DataFrame,
+    test: pd.DataFrame,
+    labels: Sequence[str],
+    training: TrainingConfig,
+    seed: int,
+    where: str,
+) -> TrainingSplits:
+    """Check a training set (raising a DataError that names the fix), count its leakage into
+    the test split and carve its validation split."""
+    check_training_set(data, labels, where)
+    overlap = leaked(data["text"], test["text"])
+    train, validation = carve_validation(
+        data, training.validation_fraction, seed, training.min_validation_per_label
+    )
+    warnings, notes = [], []
+    if overlap:
+        warnings.append(
+            f"{where}: {overlap} of {len(test)} test texts also occur in the training data "
+            "(leakage); the test score is optimistic. Deduplicate the splits to remove it."
+        )
+    if training.validation_fraction > 0 and validation.empty:
+        notes.append(
+            f"{where}: no validation split (fewer than {training.min_validation_per_label} "
+            f"rows per label at validation_fraction {training.validation_fraction:.2f}), so no "
+            "early stopping; raise training.validation_fraction or generation.per_label to "
+            "get one"
+        )
+    return TrainingSplits(data, train, validation, test, overlap, tuple(warnings), tuple(notes))
+
+
+def labelled(frame: pd.DataFrame, label_names: Sequence[str]) -> LabelledTexts:
+    """A frame's texts with the ids of their labels (the position in `label_names`)."""
+    ids = {name: i for i, name in enumerate(label_names)}
+    return LabelledTexts(frame["text"].tolist(), frame["label"].map(ids).tolist())

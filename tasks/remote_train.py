@@ -1,7 +1,7 @@
-"""Prefect task: train one model through the training deployment and read its metrics back.
+"""Prefect task: train one job through the training deployment and read its metrics back.
 
 Flow results are not shared between machines, so the metrics come back through the
-content-addressed store: the training flow writes under `metrics_key`, and so we read there.
+content-addressed store: the training flow writes under the job's key, and so we read there.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
-from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.config import EvaluationConfig, RuntimeConfig, TrainingConfig
 from llmsynth_core.errors import LlmsynthError
-from llmsynth_core.taskspec import TaskSpec
-from tasks.artifacts import ArtifactRef, ArtifactStore
-from tasks.snapshot import DataSnapshot
-from tasks.train import metrics_key
+from llmsynth_core.training_job import TrainingJob
+from tasks.artifacts import ArtifactRef, ArtifactStore, artifact_root
 
 
 class TrainingRunFailed(LlmsynthError):
@@ -27,34 +25,25 @@ class TrainingRunFailed(LlmsynthError):
 
 @task(
     name="train-remote",
-    task_run_name="dispatch {spec.id}/{source}/{model_name}/seed{seed}/replicate{replicate}",
+    task_run_name="dispatch {job.name}",
     cache_policy=NO_CACHE,  # the content-addressed store is the cache
 )
 def train_remote_task(
     deployment: str,
-    spec: TaskSpec,
-    config: ExperimentConfig,
-    model_name: str,
-    source: str,
-    generations: list[ArtifactRef],
-    snapshot: DataSnapshot,
+    job: TrainingJob,
+    training: TrainingConfig,
+    evaluation: EvaluationConfig,
+    runtime: RuntimeConfig,
     output_dir: str,
-    store_root: str,
-    seed: int,
-    replicate: int = 0,
-    counts: dict[str, int] | None = None,
 ) -> ArtifactRef:
-    """Run `deployment` (the `train` flow) for one model and source; wait; return its metrics."""
-    store = ArtifactStore(store_root)
-    key = metrics_key(
-        spec, config, model_name, source, generations, seed, snapshot, replicate, counts
-    )
+    """Run `deployment` (the `train` flow) for one job; wait; return its metrics from the
+    store under `output_dir`, which is also the cache: a finished job is not dispatched."""
+    store = ArtifactStore(artifact_root(output_dir))
+    key = job.key(training, evaluation)
     found = store.existing("metrics", key)
     if found is not None:
         return found
-    parameters = training_parameters(
-        spec, config, model_name, source, generations, snapshot, output_dir, seed, replicate, counts
-    )
+    parameters = training_parameters(job, training, evaluation, runtime, output_dir)
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine
     state = run.state
@@ -71,34 +60,20 @@ def train_remote_task(
             f"{store.location('metrics', key)}; the training workers must use the same "
             "artifact store (set LLMSYNTH_OUTPUT_DIR to a shared path or object-store URI)"
         )
-    get_run_logger().info(
-        "%s/%s/%s/seed %d trained by flow run %s", spec.id, source, model_name, seed, run.name
-    )
+    get_run_logger().info("%s trained by flow run %s", job.name, run.name)
     return found
 
 
 def training_parameters(
-    spec: TaskSpec,
-    config: ExperimentConfig,
-    model_name: str,
-    source: str,
-    generations: list[ArtifactRef],
-    snapshot: DataSnapshot,
+    job: TrainingJob,
+    training: TrainingConfig,
+    evaluation: EvaluationConfig,
+    runtime: RuntimeConfig,
     output_dir: str,
-    seed: int,
-    replicate: int = 0,
-    counts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The `train` flow's parameters as JSON: refs into the store, no local paths of data."""
+    stages = {"job": job, "training": training, "evaluation": evaluation, "runtime": runtime}
     return {
-        "spec": spec.model_dump(mode="json"),
-        "config": config.model_dump(mode="json"),
-        "model_name": model_name,
-        "source": source,
-        "generations": [ref.model_dump(mode="json") for ref in generations],
-        "snapshot": snapshot.model_dump(mode="json"),
+        **{name: model.model_dump(mode="json") for name, model in stages.items()},
         "output_dir": output_dir,
-        "seed": seed,
-        "replicate": replicate,
-        "counts": counts,
     }

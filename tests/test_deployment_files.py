@@ -143,28 +143,42 @@ def test_flow_parameters_are_described_for_the_ui_form() -> None:
     assert runtime["training_deployment"]["description"]
 
 
-def test_training_runs_take_snapshot_refs_not_a_data_dir() -> None:
+def test_training_runs_take_a_job_of_snapshot_refs_not_a_data_dir() -> None:
     from flows.train import train
+    from llmsynth_core.refs import ArtifactRef, DataSnapshot
     from llmsynth_core.registry import load_registry
-    from tasks.artifacts import ArtifactRef
+    from llmsynth_core.training_job import Provenance, RealSource, TrainingJob
     from tasks.remote_train import training_parameters
-    from tasks.snapshot import DataSnapshot
     from tests.flows.configs import small_config
 
     assert "data_dir" not in train.parameters.properties
+    job_form = train.parameters.definitions["TrainingJob"]["properties"]
+    assert {"task", "encoder", "source", "seed", "generations", "snapshot", "counts"} <= set(
+        job_form
+    )
+    assert all(field.get("description") for field in job_form.values())
     ref = ArtifactRef(
         uri="s3://b/snapshots/k/data.parquet", schema_name="snapshot", rows=9, sha256="a"
     )
     snapshot = DataSnapshot(task="ag_news", train=ref, test=ref.model_copy(update={"sha256": "b"}))
-    parameters = training_parameters(
-        load_registry()["ag_news"],
-        small_config("http://127.0.0.1:9/v1"),
-        "embedded:tiny",
-        "real",
-        [],
-        snapshot,
-        "s3://b",
-        0,
+    config = small_config("http://127.0.0.1:9/v1")
+    job = TrainingJob(
+        task=load_registry()["ag_news"],
+        encoder="embedded:tiny",
+        source=RealSource(),
+        seed=0,
+        snapshot=snapshot,
+        per_label=config.generation.per_label,
+        provenance=Provenance.of(config),
     )
-    # What the deployment's flow run receives: JSON in, the same snapshot refs out.
-    assert train.validate_parameters(json.loads(json.dumps(parameters)))["snapshot"] == snapshot
+    parameters = training_parameters(
+        job, config.training, config.evaluation, config.runtime, "s3://b"
+    )
+    # What the deployment's flow run receives: JSON in, the same job (snapshot refs) out.
+    received = train.validate_parameters(json.loads(json.dumps(parameters)))
+    assert received["job"] == job and received["training"] == config.training
+    assert isinstance(train.flow_run_name, str)
+    assert (
+        train.flow_run_name.format(**received)
+        == "train ag_news/real/embedded:tiny/seed0/replicate0"
+    )

@@ -10,12 +10,18 @@ from __future__ import annotations
 from llmsynth_core.config import ExperimentConfig, Mixture
 from llmsynth_core.registry import load_registry
 from llmsynth_core.snapshot import snapshot_key
+from llmsynth_core.training_job import (
+    Provenance,
+    Source,
+    SyntheticSource,
+    TrainingJob,
+    training_sources,
+)
 from tasks.annotate import annotation_key
 from tasks.artifacts import ArtifactRef
 from tasks.diversity import diversity_key
 from tasks.generate import generation_key
 from tasks.snapshot import DataSnapshot
-from tasks.train import metrics_key
 
 SPEC = load_registry()["tweet_irony"]
 CONFIG = ExperimentConfig.model_validate(
@@ -50,6 +56,22 @@ SNAPSHOT = DataSnapshot(
 )
 GENERATIONS = [_ref("generations", label, "c") for label in SPEC.label_names]
 COUNTS = {"irony": 3, "non_irony": 2}
+ENCODER = "embedded:all-MiniLM-L6-v2"
+
+
+def _metrics_key(source: Source, seed: int, counts: dict[str, int] | None) -> str:
+    job = TrainingJob(
+        task=SPEC,
+        encoder=ENCODER,
+        source=source,
+        seed=seed,
+        generations=[] if source.name == "real" else GENERATIONS,
+        snapshot=SNAPSHOT,
+        per_label=CONFIG.generation.per_label,
+        counts=counts,
+        provenance=Provenance.of(CONFIG),
+    )
+    return job.key(CONFIG.training, CONFIG.evaluation)
 
 
 def keys() -> dict[str, str]:
@@ -65,13 +87,12 @@ def keys() -> dict[str, str]:
         out[f"generation/{mode}/replicate1"] = generation_key(
             SPEC, CONFIG.for_replicate(1), mode, "irony", SNAPSHOT.train.sha256
         )
-    for source in ("real", "zero_shot", "few_shot", MIXTURE):
-        refs = [] if source == "real" else GENERATIONS
-        out[f"metrics/{source}"] = metrics_key(
-            SPEC, CONFIG, "embedded:all-MiniLM-L6-v2", source, refs, 42, SNAPSHOT, 0, COUNTS
-        )
-    out["metrics/zero_shot/replicate1/uncounted"] = metrics_key(
-        SPEC, CONFIG, "embedded:all-MiniLM-L6-v2", "zero_shot", GENERATIONS, 43, SNAPSHOT, 1
+    sources = training_sources(CONFIG)
+    assert [source.name for source in sources] == ["real", "zero_shot", "few_shot", MIXTURE]
+    for source in sources:
+        out[f"metrics/{source.name}"] = _metrics_key(source, 42, COUNTS)
+    out["metrics/zero_shot/replicate1/uncounted"] = _metrics_key(
+        SyntheticSource(mode="zero_shot", replicate=1), 43, None
     )
     out["annotation"] = annotation_key(
         SPEC, SNAPSHOT.test.sha256, CONFIG.panel_llm, 3, [0, 4, 9], ["a b", "c d", "e f"]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from llmsynth_core.config import Mixture
+from llmsynth_core.config import Mixture, TrainingConfig
 from llmsynth_core.errors import DataError
 from llmsynth_core.training_data import (
+    accepted_rows,
     carve_validation,
     check_training_set,
+    labelled,
     leaked,
     mixture_rows,
     real_rows,
+    split_for_training,
     synthetic_rows,
 )
 
@@ -126,3 +129,60 @@ def test_leaked_counts_test_texts_seen_in_training_up_to_case_and_spaces() -> No
     test = ["the cat sat.", "dogs bark", "new text", "THE CAT SAT."]
     assert leaked(train, test) == 3
     assert leaked(train, ["nothing shared"]) == 0
+
+
+def test_accepted_rows_keep_only_accepted_text_and_label() -> None:
+    chunks = [
+        pd.DataFrame({"text": ["x", "y"], "label": ["a", "a"], "accepted": [True, False]}),
+        pd.DataFrame({"text": ["z"], "label": ["b"], "accepted": [True]}),
+    ]
+    rows = accepted_rows(chunks, "t/zero_shot")
+    assert rows.to_dict("list") == {"text": ["x", "z"], "label": ["a", "b"]}
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [[], [pd.DataFrame({"text": ["x"], "label": ["a"], "accepted": [False]})]],
+)
+def test_no_accepted_rows_names_the_set_and_the_rejects(chunks: list[pd.DataFrame]) -> None:
+    with pytest.raises(DataError, match=r"t/few_shot: no accepted .* \(reject_reason\)"):
+        accepted_rows(chunks, "t/few_shot")
+
+
+def _test_split(texts: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"text": texts, "label": ["a"] * len(texts)})
+
+
+def test_split_for_training_carves_and_warns_of_leakage() -> None:
+    training = TrainingConfig(validation_fraction=0.2, min_validation_per_label=2)
+    data = _frame(10)
+    splits = split_for_training(
+        data, _test_split(["REAL a 0", "fresh"]), LABELS, training, 3, "t/real/seed 3"
+    )
+    assert (len(splits.train), len(splits.validation), splits.leaked) == (24, 6, 1)
+    assert splits.data is data and splits.notes == ()
+    (warning,) = splits.warnings
+    assert warning.startswith("t/real/seed 3: 1 of 2 test texts also occur")
+    expected = carve_validation(data, 0.2, 3, 2)
+    assert splits.train.equals(expected[0]) and splits.validation.equals(expected[1])
+
+
+def test_split_for_training_notes_a_validation_split_it_could_not_carve() -> None:
+    training = TrainingConfig(validation_fraction=0.2, min_validation_per_label=5)
+    splits = split_for_training(_frame(10), _test_split(["fresh"]), LABELS, training, 0, "t/x")
+    assert splits.validation.empty and splits.warnings == ()
+    (note,) = splits.notes
+    assert "fewer than 5 rows per label at validation_fraction 0.20" in note
+    off = training.model_copy(update={"validation_fraction": 0.0})
+    assert split_for_training(_frame(10), _test_split(["f"]), LABELS, off, 0, "t").notes == ()
+
+
+def test_split_for_training_refuses_a_bad_set_before_carving() -> None:
+    one_class = pd.DataFrame({"text": ["x", "y"], "label": ["a", "a"]})
+    with pytest.raises(DataError, match="t/real: the training set has a single class"):
+        split_for_training(one_class, _test_split(["z"]), LABELS, TrainingConfig(), 0, "t/real")
+
+
+def test_labelled_maps_labels_to_their_position() -> None:
+    texts = labelled(pd.DataFrame({"text": ["x", "y"], "label": ["c", "a"]}), LABELS)
+    assert (list(texts.texts), list(texts.labels)) == (["x", "y"], [2, 0])

@@ -63,6 +63,7 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
 
     from llmsynth_core.config import ExperimentConfig
     from llmsynth_core.registry import load_registry
+    from llmsynth_core.training_job import Provenance, RealSource, TrainingJob
     from tasks.artifacts import artifact_root
     from tasks.remote_train import TrainingRunFailed, train_remote_task
     from tasks.snapshot import snapshot_task
@@ -82,17 +83,17 @@ def test_a_failed_training_run_is_named_in_the_error(prefect_stack: RunningStack
             r"ended Failed",
         ),
     ):
+        job = TrainingJob(
+            task=spec,
+            encoder="/nonexistent/encoder",
+            source=RealSource(),
+            seed=config.training.seeds[0],
+            snapshot=snapshot,
+            per_label=config.generation.per_label,
+            provenance=Provenance.of(config),
+        )
         train_remote_task.fn(
-            "train/train",
-            spec,
-            config,
-            "/nonexistent/encoder",
-            "real",
-            [],
-            snapshot,
-            output_dir,
-            artifact_root(output_dir),
-            config.training.seeds[0],
+            "train/train", job, config.training, config.evaluation, config.runtime, output_dir
         )
 
 
