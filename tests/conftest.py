@@ -41,9 +41,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in FIXTURE_MARKERS.items():
             if fixture in used:
                 item.add_marker(marker)
-        directory = item.path.relative_to(TESTS).parts[0]
-        if directory in DIRECTORY_MARKERS:
-            item.add_marker(DIRECTORY_MARKERS[directory])
+        if item.path.is_relative_to(TESTS):
+            directory = item.path.relative_to(TESTS).parts[0]
+            if directory in DIRECTORY_MARKERS:
+                item.add_marker(DIRECTORY_MARKERS[directory])
 
 
 def _datasets_dir() -> Path:
