@@ -1,5 +1,6 @@
-# llmsynth: `make demo` runs the main job, `make test` runs the checks and tests.
-# Both set up .venv first (idempotent: re-installs only when pyproject.toml changes).
+# llmsynth: `make demo` runs the main job, `make test` runs the checks and tests, `make test-fast`
+# the unit tests that need no data, real encoder, Prefect or stack (under a minute).
+# All set up .venv first (idempotent: re-installs only when pyproject.toml changes).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,6 +13,9 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 LLMSYNTH_DATA_DIR ?= ../shared/datasets
 PRESET ?= quick
 PYTEST_ARGS ?=
+# The fast tier: no real data, real encoder, Prefect flow or stack. tests/flows and tests/slow
+# hold only such tests; not collecting them saves importing the flows.
+FAST_ARGS := -m "not (data or training or flow or stack or slow)" --ignore=tests/flows --ignore=tests/slow
 export LLMSYNTH_DATA_DIR
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
@@ -19,7 +23,7 @@ export TRANSFORMERS_OFFLINE = 1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup demo test lint check-imports pytest clean
+.PHONY: setup demo test test-fast lint check-imports pytest clean
 
 setup: $(STAMP)
 
@@ -47,6 +51,9 @@ pytest: setup
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 test: lint check-imports pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -q $(FAST_ARGS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) llmsynth-output .pytest_cache .mypy_cache .ruff_cache

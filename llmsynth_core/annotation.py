@@ -85,8 +85,18 @@ def annotation_sample(test: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return sample.sort_values("row", kind="stable").reset_index(drop=True)
 
 
+def sample_columns(sample: pd.DataFrame) -> tuple[list[int], list[str], list[str]]:
+    """An `annotation_sample`'s positions, row ids and texts, as the plain lists the panel key
+    and the requests take."""
+    return (
+        sample["row"].astype(int).tolist(),
+        sample["row_id"].astype(str).tolist(),
+        sample["text"].astype(str).tolist(),
+    )
+
+
 def panel_frame(
-    task: str,
+    task_id: str,
     rows: Sequence[int],
     row_ids: Sequence[str],
     replies: Sequence[Sequence[str]],
@@ -104,7 +114,7 @@ def panel_frame(
         dropped += estimate is None
         records.append(
             {
-                "task": task,
+                "task": task_id,
                 "row": int(row),
                 "row_id": str(row_id),
                 "annotations": parsed,

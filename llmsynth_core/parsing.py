@@ -151,6 +151,7 @@ def drop_counts(reasons: Iterable[str | None]) -> dict[str, int]:
     """How many rows each gate rejected."""
     counts: dict[str, int] = {}
     for reason in reasons:
-        if reason is not None:
+        # A kept row's reason is missing: None, or NaN once pandas stores the column as strings.
+        if isinstance(reason, str):
             counts[reason] = counts.get(reason, 0) + 1
     return counts

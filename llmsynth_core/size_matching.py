@@ -3,7 +3,8 @@ synthetic data are compared at the same size and class balance."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -51,13 +52,21 @@ class LabelSizes(BaseModel):
         each = ", ".join(f"{source} {n:,}" for source, n in self.used.items())
         return f"{where}: sources train on {each} of the {self.wanted:,} wanted ({reasons})"
 
+    def warning(self, policy: SizePolicy) -> str:
+        """The run log's line for a capped label: the counts, then `describe`."""
+        used = ", ".join(f"{source} {n}" for source, n in self.used.items())
+        return (
+            f"size matching: task {self.task}, label {self.label}: wanted {self.wanted}, "
+            f"used {used}. {self.describe(policy)}"
+        )
+
 
 def _has(source: str) -> str:
     return "real has" if source == REAL else f"{source} accepted"
 
 
 def match_sizes(
-    task: str,
+    task_id: str,
     labels: Sequence[str],
     available_real: Mapping[str, int],
     accepted: Mapping[str, Mapping[str, int]],
@@ -81,7 +90,7 @@ def match_sizes(
             used = {
                 source: min(per_label, n) if source == REAL else n for source, n in have.items()
             }
-        sizes.append(LabelSizes(task=task, label=label, wanted=per_label, have=have, used=used))
+        sizes.append(LabelSizes(task=task_id, label=label, wanted=per_label, have=have, used=used))
     return sizes
 
 
@@ -89,6 +98,16 @@ def synthetic_set(mode: str, replicate: int) -> str:
     """A synthetic set's name in the size records: the mode, and for replicate r > 0 "mode#r"
     (generation.replicates), so each set's accepted rows count towards the common size."""
     return mode if replicate == 0 else f"{mode}#{replicate}"
+
+
+def synthetic_sets(modes: Sequence[str], replicates: int) -> list[str]:
+    """Every synthetic set a run makes: each mode, each replicate, by `synthetic_set` name."""
+    return [synthetic_set(mode, r) for mode in modes for r in range(replicates)]
+
+
+def label_counts(labels: Iterable[object]) -> dict[str, int]:
+    """Rows per label, most frequent first."""
+    return dict(Counter(str(label) for label in labels).most_common())
 
 
 def matched_counts(sizes: Sequence[LabelSizes], source: str) -> dict[str, int]:

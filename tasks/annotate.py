@@ -1,4 +1,5 @@
-"""Prefect task: an LLM annotator panel estimates agreement on a task's test instances."""
+"""Prefect task: an LLM annotator panel estimates agreement on the test instances of a
+classification task."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from llmsynth_core.annotation import (
     annotation_request,
     annotation_sample,
     panel_frame,
+    sample_columns,
 )
-from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, LLMConfig
+from llmsynth_core.config import ExperimentConfig, LLMConfig
 from llmsynth_core.costs import request_cost
 from llmsynth_core.hashing import stable_hash
+from llmsynth_core.manifests import annotation_manifest
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
-from tasks.budget import BudgetLedger, run_ledger
+from tasks.budget import BudgetLedger, charge_reuse, run_ledger
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
 from tasks.snapshot import DataSnapshot
@@ -65,33 +68,21 @@ def annotate_task(
     analysis, llm = config.analysis, config.panel_llm
     test = read_snapshot(snapshot.test)
     sample = annotation_sample(test, analysis.annotator_max_instances, analysis.seed)
-    rows = sample["row"].astype(int).tolist()
-    row_ids = sample["row_id"].astype(str).tolist()
-    texts = sample["text"].astype(str).tolist()
-    key = annotation_key(spec, snapshot.test.sha256, llm, analysis.annotator_panel, rows, texts)
+    rows, row_ids, texts = sample_columns(sample)
+    k = analysis.annotator_panel
+    key = annotation_key(spec, snapshot.test.sha256, llm, k, rows, texts)
     store = ArtifactStore(store_root)
     ledger = run_ledger(store_root, config.runtime.max_cost_usd)
-    found = store.manifest("annotations", key)
+    found = charge_reuse(store, ledger, "annotations", key)  # as generation: reuse at price
     if found is not None:
-        ledger.charge(float(found.get("cost_usd", 0.0)))  # as generation: reuse counts at price
-        return ArtifactRef.model_validate(found["artifact"])
+        return found
     replies = asyncio.run(
         _annotate(spec, config, rows, texts, local_state_dir(store_root), base_url, ledger)
     )
     replied = [[text for text, _ in raw] for raw in replies]
     frame, counts = panel_frame(spec.id, rows, row_ids, replied, spec.label_names, llm.model)
-    manifest = {
-        "stage": "annotation",
-        "task": spec.id,
-        "model": llm.model,
-        "k": analysis.annotator_panel,
-        **counts,
-        "cost_usd": sum(cost for raw in replies for _, cost in raw),
-        "prices_per_mtok": llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
-        "note": f"agreement_estimate is an LLM estimate ({llm.model}, k="
-        f"{analysis.annotator_panel}), not human agreement; instances with fewer than half "
-        "of the k replies parsable are dropped (agreement_estimate null)",
-    }
+    cost_usd = sum(cost for raw in replies for _, cost in raw)
+    manifest = annotation_manifest(spec, llm, k, counts, cost_usd)
     return store.write("annotations", key, frame, "annotations", manifest)
 
 

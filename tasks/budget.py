@@ -8,6 +8,7 @@ import threading
 import prefect.runtime.flow_run
 
 from llmsynth_core.errors import BudgetExceeded
+from tasks.artifacts import ArtifactRef, ArtifactStore
 
 
 class BudgetLedger:
@@ -63,3 +64,15 @@ def run_ledger(store_root: str, cap_usd: float | None) -> BudgetLedger:
     spends money charges this one, so runtime.max_cost_usd caps their sum."""
     flow_run_id = prefect.runtime.flow_run.id
     return ledger_for(str(flow_run_id) if flow_run_id else store_root, cap_usd)
+
+
+def charge_reuse(
+    store: ArtifactStore, ledger: BudgetLedger, kind: str, key: str
+) -> ArtifactRef | None:
+    """The artifact already written under this key, if any, its recorded cost charged to the
+    ledger: a reused artifact counts at its price, as a served-from-cache reply does."""
+    found = store.manifest(kind, key)
+    if found is None:
+        return None
+    ledger.charge(float(found.get("cost_usd", 0.0)))
+    return ArtifactRef.model_validate(found["artifact"])

@@ -8,15 +8,16 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from llmsynth_core.config import PRICE_FIELDS, ExperimentConfig, Mode
+from llmsynth_core.config import ExperimentConfig, Mode
 from llmsynth_core.generation import generate_label
 from llmsynth_core.hashing import stable_hash
-from llmsynth_core.parsing import GATES_VERSION, drop_counts
+from llmsynth_core.manifests import generation_manifest
+from llmsynth_core.parsing import GATES_VERSION
 from llmsynth_core.prompts import COMPLETION_LAYOUT_VERSION, Example, PromptContext
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
-from tasks.budget import BudgetLedger, run_ledger
+from tasks.budget import BudgetLedger, charge_reuse, run_ledger
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
@@ -81,35 +82,18 @@ async def generate_label_task(
     store = ArtifactStore(store_root)
     key = generation_key(spec, config, mode, label, snapshot.train.sha256)
     ledger = run_ledger(store_root, config.runtime.max_cost_usd)
-    found = store.manifest("generations", key)
-    progress_id = f"{spec.id} {mode} {label}"
+    progress_id, per_label = f"{spec.id} {mode} {label}", config.generation.per_label
+    found = charge_reuse(store, ledger, "generations", key)
     if found is not None:
-        ledger.charge(float(found.get("cost_usd", 0.0)))
-        reporter.finish(progress_id, config.generation.per_label)
-        return ArtifactRef.model_validate(found["artifact"])
-    examples: list[Example] = []
-    if mode == "few_shot":
-        examples = await asyncio.to_thread(_examples, snapshot, label)
+        reporter.finish(progress_id, per_label)
+        return found
+    examples = await asyncio.to_thread(_examples, snapshot, label) if mode == "few_shot" else []
     ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
-    reporter.add(progress_id, config.generation.per_label)
+    reporter.add(progress_id, per_label)
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
-    rows = await _generate(ctx, config, store, base_url, ledger, progress)
-    frame = pd.DataFrame(rows)
-    await progress.finish(int(frame["accepted"].sum()), config.generation.per_label)
-    manifest = {
-        "stage": "generation",
-        "task": spec.id,
-        "mode": mode,
-        "label": label,
-        "config": config.semantic_dict(),
-        "config_hash": config.semantic_hash(),
-        "prices_per_mtok": config.llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
-        "cost_usd": float(frame["cost_usd"].sum()),
-        "tokens": int(frame["prompt_tokens"].sum() + frame["completion_tokens"].sum()),
-        "accepted": int(frame["accepted"].sum()),
-        "requested": len(frame),
-        "drops": drop_counts(frame["reject_reason"]),
-    }
+    frame = pd.DataFrame(await _generate(ctx, config, store, base_url, ledger, progress))
+    await progress.finish(int(frame["accepted"].sum()), per_label)
+    manifest = generation_manifest(spec, config, mode, label, frame)
     return await asyncio.to_thread(store.write, "generations", key, frame, "generations", manifest)
 
 

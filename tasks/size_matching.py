@@ -1,5 +1,6 @@
-"""Prefect task: per task and label, how many rows the real data and every generation mode
-train on (read from the real training split and the generation manifests), warning per cap."""
+"""Prefect task: per classification task and label, how many rows the real data and every
+generation mode train on (read from the real training split and the generation manifests),
+warning per cap."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.config import ExperimentConfig
-from llmsynth_core.size_matching import LabelSizes, match_sizes, synthetic_set
+from llmsynth_core.size_matching import LabelSizes, label_counts, match_sizes, synthetic_sets
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import MANIFEST, ArtifactRef, join_uri, read_text
 from tasks.snapshot import DataSnapshot
@@ -41,26 +42,13 @@ def size_match_task(
     """The rows per label each source trains on (see `match_sizes`); a warning per capped label.
     `generations` holds each synthetic set's refs by its `synthetic_set` name."""
     train = read_snapshot(snapshot.train)
-    available = {str(label): int(n) for label, n in train["label"].value_counts().items()}
-    sets = [
-        synthetic_set(mode, replicate)
-        for mode in config.generation.modes
-        for replicate in range(config.generation.replicates)
-    ]
+    sets = synthetic_sets(config.generation.modes, config.generation.replicates)
     accepted = {name: accepted_per_label(generations.get(name, [])) for name in sets}
     policy = config.training.size_matching
-    sizes = match_sizes(
-        spec.id, spec.label_names, available, accepted, config.generation.per_label, policy
-    )
+    available, per_label = label_counts(train["label"]), config.generation.per_label
+    sizes = match_sizes(spec.id, spec.label_names, available, accepted, per_label, policy)
     logger = get_run_logger()
     for size in sizes:
         if size.capped:
-            logger.warning(
-                "size matching: task %s, label %s: wanted %d, used %s. %s",
-                size.task,
-                size.label,
-                size.wanted,
-                ", ".join(f"{source} {n}" for source, n in size.used.items()),
-                size.describe(policy),
-            )
+            logger.warning("%s", size.warning(policy))
     return sizes

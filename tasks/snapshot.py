@@ -1,4 +1,5 @@
-"""Prefect task: read a task's real splits once, validate them and store them as snapshots.
+"""Prefect task: read a classification task's real splits once, validate them and store them
+as snapshots.
 
 Every later stage reads the snapshots, never `data_dir`, and keys its artifacts on their
 sha256: editing a data file, or pointing the same output directory at other data, makes new
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import PurePath
+from typing import Any
 
 import fsspec
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.config import EvaluationConfig, ExperimentConfig
 from llmsynth_core.data import DATA_DIR_HINT, Split, parse_table
 from llmsynth_core.errors import DataError
+from llmsynth_core.manifests import snapshot_manifest
 from llmsynth_core.refs import DataSnapshot as DataSnapshot  # re-exported; lives in core
 from llmsynth_core.snapshot import has_own_ids, snapshot_key, snapshot_rows
 from llmsynth_core.taskspec import TaskSpec
@@ -56,22 +60,17 @@ def snapshot_split(
     data = _read_bytes(location)
     source_sha256 = hashlib.sha256(data).hexdigest()
     key = snapshot_key(spec, split, source_sha256, evaluation)
-    found = store.existing("snapshots", key)
-    if found is not None:
-        return found
-    raw = parse_table(data, location)
-    rows = snapshot_rows(raw, spec, location, evaluation)
-    manifest = {
-        "stage": "snapshot",
-        "task": spec.id,
-        "split": split,
-        "source": location,
-        "source_sha256": source_sha256,
-        "source_rows": len(raw),
-        "row_ids": "the data's id column" if has_own_ids(raw) else "hash of text and label",
-        "evaluation": evaluation.model_dump(mode="json") if evaluation else None,
-    }
-    return store.write("snapshots", key, rows, "snapshot", manifest)
+
+    def build() -> tuple[pd.DataFrame, dict[str, Any]]:
+        raw = parse_table(data, location)
+        rows = snapshot_rows(raw, spec, location, evaluation)
+        own_ids = has_own_ids(raw)
+        manifest = snapshot_manifest(
+            spec, split, location, source_sha256, len(raw), own_ids, evaluation
+        )
+        return rows, manifest
+
+    return store.get_or_build("snapshots", key, "snapshot", build)
 
 
 def split_location(spec: TaskSpec, data_dir: str, split: Split) -> str:

@@ -11,6 +11,7 @@ from llmsynth_core.annotation import (
     estimated_agreement,
     panel_frame,
     parse_label,
+    sample_columns,
 )
 from llmsynth_core.config import LLMConfig
 from llmsynth_core.registry import load_registry
@@ -143,3 +144,10 @@ def test_panel_frame_counts_unparsable_replies_and_drops_thin_instances() -> Non
     assert estimates[2] is None or pd.isna(estimates[2])
     assert counts == {"instances": 3, "dropped": 1, "unparsable": 3}
     assert set(frame["model"]) == {"m"}
+
+
+def test_sample_columns_are_plain_lists_in_sample_order() -> None:
+    sample = pd.DataFrame({"row": [3, 7], "row_id": ["r3", "r7"], "text": ["x", "y"]})
+    rows, row_ids, texts = sample_columns(sample)
+    assert (rows, row_ids, texts) == ([3, 7], ["r3", "r7"], ["x", "y"])
+    assert all(type(row) is int for row in rows)

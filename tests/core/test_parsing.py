@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from llmsynth_core.parsing import (
@@ -207,3 +208,5 @@ def test_drop_counts() -> None:
     reasons = [None, "refusal", "duplicate", None, "refusal", "too_short"]
     assert drop_counts(reasons) == {"refusal": 2, "duplicate": 1, "too_short": 1}
     assert drop_counts([None, None]) == {}
+    # pandas' string dtype stores a missing reason as NaN, not None.
+    assert drop_counts(pd.Series([None, "refusal", None]).tolist()) == {"refusal": 1}

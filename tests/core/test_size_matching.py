@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from llmsynth_core.size_matching import imbalance, match_sizes, matched_counts
+from llmsynth_core.size_matching import (
+    imbalance,
+    label_counts,
+    match_sizes,
+    matched_counts,
+    synthetic_sets,
+)
 
 SMS = ["ham", "spam"]
 FULL = {"ham": 3000, "spam": 3000}
@@ -88,3 +94,27 @@ def test_nothing_is_capped_when_every_source_fills_its_quota() -> None:
     )
     assert not any(size.capped for size in sizes)
     assert imbalance(sizes) is None
+
+
+def test_warning_line_gives_the_counts_then_the_reason() -> None:
+    sizes = match_sizes(
+        "ag_news", ["Sports"], {"Sports": 1}, {"zero_shot": {"Sports": 2}}, 3, "equal"
+    )
+    assert sizes[0].warning("equal") == (
+        "size matching: task ag_news, label Sports: wanted 3, used real 1, zero_shot 1. "
+        "ag_news/Sports: every source trains on 1 row, not the 3 wanted (real has 1, "
+        "zero_shot accepted 2)"
+    )
+
+
+def test_synthetic_sets_name_every_mode_and_replicate() -> None:
+    assert synthetic_sets(["zero_shot", "few_shot"], 2) == [
+        "zero_shot",
+        "zero_shot#1",
+        "few_shot",
+        "few_shot#1",
+    ]
+
+
+def test_label_counts_most_frequent_first() -> None:
+    assert label_counts(["b", "a", "b", 1]) == {"b": 2, "a": 1, "1": 1}

@@ -1,4 +1,5 @@
-"""A tiny model trained end to end: the embedded MiniLM fine-tuned on a slice of AG News."""
+"""The embedded MiniLM fine-tuned on a slice of AG News (marker `training`; the same mechanics
+on a tiny random BERT run in the fast tier, test_training_tiny.py)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def trained(encoder_dir: str, train_split: Split, test_split: Split) -> Trained:
     return Trained(classifier, logs, metrics, majority)
 
 
+@pytest.mark.training
 def test_fine_tune_beats_majority_baseline(trained: Trained) -> None:
     print(
         f"accuracy={trained.metrics.accuracy:.3f} macro_f1={trained.metrics.macro_f1:.3f} "
@@ -110,6 +112,7 @@ def test_fine_tune_beats_majority_baseline(trained: Trained) -> None:
     assert trained.metrics.macro_f1 > 0.5
 
 
+@pytest.mark.training
 def test_epoch_logs_report_falling_loss(trained: Trained) -> None:
     assert [log.epoch for log in trained.logs] == [1, 2, 3]
     assert all(log.steps == 13 for log in trained.logs)  # ceil(200 / 16)
@@ -117,6 +120,7 @@ def test_epoch_logs_report_falling_loss(trained: Trained) -> None:
     assert all(log.seconds > 0 for log in trained.logs)
 
 
+@pytest.mark.training
 def test_predict_proba_is_a_distribution_in_input_order(
     trained: Trained, test_split: Split
 ) -> None:
@@ -130,6 +134,7 @@ def test_predict_proba_is_a_distribution_in_input_order(
     assert trained.classifier.predict_proba([]).shape == (0, 4)
 
 
+@pytest.mark.training
 def test_saved_model_loads_in_pipeline(trained: Trained, test_split: Split, tmp_path: Path) -> None:
     from transformers import pipeline
 
@@ -150,6 +155,7 @@ def test_saved_model_loads_in_pipeline(trained: Trained, test_split: Split, tmp_
     assert got == [test_split.label_names[i] for i in expected]
 
 
+@pytest.mark.training
 def test_same_seed_gives_identical_predictions(
     encoder_dir: str, train_split: Split, test_split: Split
 ) -> None:
@@ -172,6 +178,7 @@ def test_same_seed_gives_identical_predictions(
     assert [log.steps for log in first_logs] == [4, 1]
 
 
+@pytest.mark.training
 def test_early_stopping_keeps_the_best_validation_epoch(
     encoder_dir: str, train_split: Split, test_split: Split
 ) -> None:
@@ -196,6 +203,7 @@ def test_early_stopping_keeps_the_best_validation_epoch(
     assert clf.macro_f1(validation) == pytest.approx(scores[best - 1])
 
 
+@pytest.mark.training
 def test_without_validation_all_epochs_run(encoder_dir: str, train_split: Split) -> None:
     config = TrainingConfig(epochs=2, batch_size=32, max_length=32, early_stopping_patience=1)
     clf, logs = _fit(encoder_dir, train_split, 64, config)

@@ -33,18 +33,19 @@ def _config(base_url: str, cap: float | None) -> ExperimentConfig:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_budget_stop_then_resume_with_a_higher_cap(sample_dir: Path, tmp_path: Path) -> None:
+def test_budget_stop_then_resume_with_a_higher_cap(
+    sample_dir: Path, tmp_path: Path, fake_llm: FakeOpenAIServer
+) -> None:
     out = str(tmp_path)
-    with FakeOpenAIServer(models=["fake-model"]) as server:
-        with pytest.raises(BudgetExceeded, match=r"runtime\.max_cost_usd=1"):
-            generate(_config(server.base_url, cap=1.0), str(sample_dir), out)
-        stopped_at = server.count(CHAT)
-        # Each request books its worst case (max_tokens=40 at $0.01 a token = $0.40).
-        assert 0 < stopped_at < 12
+    with pytest.raises(BudgetExceeded, match=r"runtime\.max_cost_usd=1"):
+        generate(_config(fake_llm.base_url, cap=1.0), str(sample_dir), out)
+    stopped_at = fake_llm.count(CHAT)
+    # Each request books its worst case (max_tokens=40 at $0.01 a token = $0.40).
+    assert 0 < stopped_at < 12
 
-        run_dir = Path(generate(_config(server.base_url, cap=100.0), str(sample_dir), out))
-        bodies = [json.dumps(r.body, sort_keys=True) for r in server.requests if r.path == CHAT]
-        assert len(bodies) == len(set(bodies)), "a request paid for before the stop was resent"
+    run_dir = Path(generate(_config(fake_llm.base_url, cap=100.0), str(sample_dir), out))
+    bodies = [json.dumps(r.body, sort_keys=True) for r in fake_llm.requests if r.path == CHAT]
+    assert len(bodies) == len(set(bodies)), "a request paid for before the stop was resent"
 
     synthetic = pd.read_parquet(run_dir / "synthetic.parquet")
     assert synthetic.groupby("label").size().to_dict() == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,11 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import pipeline
+from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.registry import load_registry
 from tasks.artifacts import artifact_root, read_artifact, read_parquet, sibling
 from tasks.snapshot import snapshot_task
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.flows.configs import small_config
 
 TASK = "tweet_irony"
 CHAT = "/v1/chat/completions"
@@ -63,24 +64,26 @@ def _shown_ids(out: Path) -> list[str]:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_editing_one_training_row_redoes_only_what_shows_it(
-    sample_dir: Path, tmp_path: Path
+    sample_dir: Path,
+    tmp_path: Path,
+    fake_llm: FakeOpenAIServer,
+    small_config: Callable[..., ExperimentConfig],
 ) -> None:
     data, out = _copy_task(sample_dir, tmp_path / "data"), tmp_path / "out"
-    with FakeOpenAIServer(models=["fake-model"]) as server:
-        config = small_config(server.base_url, tasks=(TASK,))
-        first = Path(pipeline(config, str(data), str(out)))
-        generations = _manifests(out, "generations")
-        shown = _shown_ids(out)
-        edited_id = shown[0]
-        train = pd.read_parquet(data / TASK / "train.parquet")
-        row = train["id"].astype(str) == edited_id
-        assert row.sum() == 1
-        train.loc[row, "text"] = EDITED
-        train.to_parquet(data / TASK / "train.parquet")
+    config = small_config(tasks=(TASK,))
+    first = Path(pipeline(config, str(data), str(out)))
+    generations = _manifests(out, "generations")
+    shown = _shown_ids(out)
+    edited_id = shown[0]
+    train = pd.read_parquet(data / TASK / "train.parquet")
+    row = train["id"].astype(str) == edited_id
+    assert row.sum() == 1
+    train.loc[row, "text"] = EDITED
+    train.to_parquet(data / TASK / "train.parquet")
 
-        server.clear()
-        second = Path(pipeline(config, str(data), str(out)))
-        sent = [json.dumps(r.body) for r in server.requests if r.path == CHAT]
+    fake_llm.clear()
+    second = Path(pipeline(config, str(data), str(out)))
+    sent = [json.dumps(r.body) for r in fake_llm.requests if r.path == CHAT]
 
     # Only the requests whose prompt shows the edited row reach the API; every other few-shot
     # request is answered from the request cache, and no zero-shot request is made at all.
@@ -110,17 +113,16 @@ def test_editing_one_training_row_redoes_only_what_shows_it(
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_one_output_dir_with_other_data_makes_new_artifacts(
-    sample_dir: Path, tmp_path: Path
+    sample_dir: Path, tmp_path: Path, small_config: Callable[..., ExperimentConfig]
 ) -> None:
     # A smaller copy stands in for sample/ and the whole sample for the full data.
     small = _copy_task(sample_dir, tmp_path / "small", keep=0.8)
     full = _copy_task(sample_dir, tmp_path / "full")
     out = tmp_path / "out"
-    with FakeOpenAIServer(models=["fake-model"]) as server:
-        config = small_config(server.base_url, tasks=(TASK,))
-        on_small = Path(pipeline(config, str(small), str(out)))
-        generations = _manifests(out, "generations")
-        on_full = Path(pipeline(config, str(full), str(out)))
+    config = small_config(tasks=(TASK,))
+    on_small = Path(pipeline(config, str(small), str(out)))
+    generations = _manifests(out, "generations")
+    on_full = Path(pipeline(config, str(full), str(out)))
     shutil.rmtree(small)
 
     before, after = _metrics_by_source(on_small), _metrics_by_source(on_full)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from llmsynth_core.embedding import embed_texts
 from tasks.encoders import resolve_encoder
@@ -13,6 +14,8 @@ TEXTS = [
     "Interest rates went up as the bank tried to curb rising prices.",
     "The striker scored twice in the cup final.",
 ]
+
+pytestmark = pytest.mark.training  # runs the real encoder
 
 
 def test_embeddings_are_unit_length_in_input_order_and_meaningful() -> None:
