@@ -157,14 +157,13 @@ def timed_raw(base_url: str, requests: list[Any], concurrency: int) -> float:
 
 def timed_flow(config: Any, data_dir: Path, output_dir: Path) -> tuple[float, int]:
     """Wall time of one `generate` flow run, and how many requests its rows record."""
-    import pandas as pd
-
     from flows.generate import generate
-    from tasks.collect import REJECTS_FILE, SYNTHETIC_FILE
+    from llmsynth_core.run_layout import RunLayout
+    from tasks.run_dir import RunDir
 
     elapsed, location = timed("flow", lambda: generate(config, str(data_dir), str(output_dir)))
-    run_dir = Path(location)
-    rows = sum(len(pd.read_parquet(run_dir / f)) for f in (SYNTHETIC_FILE, REJECTS_FILE))
+    run = RunDir(location)
+    rows = sum(len(run.read_frame(f)) for f in (RunLayout.SYNTHETIC, RunLayout.REJECTS))
     return elapsed, rows
 
 

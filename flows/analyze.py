@@ -1,29 +1,30 @@
-"""Re-analyse a finished run from its summary.json: results, fits, subjectivity, report."""
+"""Re-analyse a finished run from its summary: results, fits, subjectivity, report."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from flows.experiment import publish_run
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.run_layout import RunLayout
 from llmsynth_core.size_matching import LabelSizes
 from tasks.analyze import analyze_task
 from tasks.artifacts import ArtifactRef, download_dir, is_uri, local_state_dir
+from tasks.run_dir import RunDir
 
 
 @flow(name="analyze", log_prints=True)
 def analyze(run_dir: str, data_dir: str | None = None) -> str:
-    """Recompute a run's analysis and report from the artifacts its summary.json names.
+    """Recompute a run's analysis and report from the artifacts its summary names.
 
     Args:
         run_dir: A run directory (runs/<time>-<hash>) or its object-store URI.
         data_dir: Directory holding the task data, for comparisons files given relative to it.
     """
     local = _local_copy(run_dir)
-    summary = json.loads((local / "summary.json").read_text())
+    summary = RunDir(str(local)).read_json(RunLayout.SUMMARY)
     config = ExperimentConfig.model_validate(summary["config"])
 
     def refs(field: str) -> list[ArtifactRef]:

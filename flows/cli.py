@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from llmsynth_core.data import load_split
 from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.prompts import Example, PromptContext, plan_request
 from llmsynth_core.registry import load_registry, select_tasks
+from llmsynth_core.run_layout import RunLayout
 from llmsynth_core.taskspec import TaskSpec
 
 app = typer.Typer(
@@ -170,12 +170,12 @@ def run(
     """Run an experiment end to end: generate, train, evaluate, analyse."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.pipeline import pipeline
-    from tasks.artifacts import join_uri, read_text
     from tasks.progress import reporter
+    from tasks.run_dir import RunDir
 
     with reporter.live(console):
         run_dir = pipeline(experiment, str(data), output_dir)
-    console.print(Markdown(read_text(join_uri(run_dir, "results.md"))))
+    console.print(Markdown(RunDir(run_dir).read_text(RunLayout.RESULTS_MD)))
     console.print(f"[bold green]done[/]: results in {run_dir}")
 
 
@@ -194,25 +194,26 @@ def generate(
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.generate import generate as generate_flow
-    from tasks.artifacts import join_uri, read_text
     from tasks.progress import reporter
+    from tasks.run_dir import RunDir
 
     with reporter.live(console):
         run_dir = generate_flow(experiment, str(data), output_dir)
-    console.print(_volume_table(json.loads(read_text(join_uri(run_dir, "generation.json")))))
+    console.print(_volume_table(RunDir(run_dir).read_json(RunLayout.GENERATION)))
     if export_to is not None:
         from tasks.export import export_dataset
 
         export_dataset(Path(run_dir), export_to)
         console.print(f"Hugging Face dataset saved to {export_to}")
-    console.print(
-        f"[bold green]done[/]: synthetic.parquet and rejects.parquet in {run_dir}", highlight=False
-    )
+    written = f"{RunLayout.SYNTHETIC.name} and {RunLayout.REJECTS.name}"
+    console.print(f"[bold green]done[/]: {written} in {run_dir}", highlight=False)
 
 
 @app.command("export")
 def export_command(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory holding synthetic.parquet.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help=f"A run directory holding {RunLayout.SYNTHETIC.name}.")
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Save a datasets.DatasetDict here (load_from_disk).")
     ] = None,
@@ -233,13 +234,17 @@ def export_command(
 
 @app.command("report")
 def report_command(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.parquet.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help=f"A run directory holding {RunLayout.RESULTS.name}.")
+    ],
     png: Annotated[
         Path | None,
-        typer.Option(help="Also render report.html to this PNG in headless Chromium."),
+        typer.Option(
+            help=f"Also render {RunLayout.REPORT_HTML.name} to this PNG in headless Chromium."
+        ),
     ] = None,
 ) -> None:
-    """Write report.md (figures in report-files/) and a self-contained report.html for a run."""
+    """Write results.md, report.md (figures in report-files/) and report.html for a run."""
     from tasks.report import write_report
 
     markdown, page = write_report(run_dir)

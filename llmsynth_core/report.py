@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from llmsynth_core.agreement import panel_notes, uses_estimate
 from llmsynth_core.results import (
@@ -17,6 +18,8 @@ from llmsynth_core.results import (
     wide_table,
     with_ci,
 )
+from llmsynth_core.run_layout import RunLayout
+from llmsynth_core.schemas import METRICS
 from llmsynth_core.size_matching import LabelSizes, SizePolicy, imbalance
 from llmsynth_core.subjectivity import AUTHOR_LEVELS, SPEARMAN_TEXT, too_few_tasks
 
@@ -27,8 +30,11 @@ SECTIONS = (
     "Accuracy vs annotator agreement",
     "Training curves",
     "Generation volume, quality gates and cost",
+    "Per-class scores and every training run",
     "Provenance",
 )
+# results.md: the sections that need no figure, rendered by the same functions as report.md.
+TEXT_SECTIONS = tuple(title for title in SECTIONS if title != "Training curves")
 
 
 @dataclass
@@ -46,6 +52,7 @@ class RunData:
     summary: dict[str, Any] | None = None
     runs: pd.DataFrame | None = None
     size_matching: dict[str, Any] | None = None
+    per_class: pd.DataFrame | None = None
 
 
 @dataclass
@@ -85,8 +92,15 @@ def build_sections(run: RunData, figures: dict[str, bytes]) -> list[Section]:
         _agreement(run, figures),
         _curves(run, figures),
         _generation(run),
+        _details(run),
         _provenance(run),
     ]
+
+
+def results_markdown(run: RunData) -> str:
+    """results.md: the report's TEXT_SECTIONS, without figures."""
+    sections = [section for section in build_sections(run, {}) if section.title in TEXT_SECTIONS]
+    return render_markdown(f"llmsynth results: {run.name}", sections, {})
 
 
 def _summary_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -234,10 +248,14 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
             )
         )
         return section
+    analysis = (run.summary or {}).get("config", {}).get("analysis", {})
+    minimum = analysis.get("min_instances_per_threshold")
+    unfitted = "" if minimum is None else f"; thresholds with fewer than {minimum} instances"
     section.blocks.append(
         _text(
             "Accuracy on test instances whose annotator agreement is at least the threshold, "
-            "with a linear fit (slope, R²) and Spearman's rho per data source."
+            f"with a linear fit (slope, R²) and Spearman's rho per data source{unfitted}"
+            + (" are not fitted." if unfitted else ".")
         )
     )
     if uses_estimate(run.agreement_fits) or uses_estimate(run.agreement_sweeps):
@@ -275,7 +293,9 @@ def _generation(run: RunData) -> Section:
     section = Section(SECTIONS[5])
     info = run.generation
     if not info:
-        section.blocks.append(_text("No generation record (generation.json) in this run."))
+        section.blocks.append(
+            _text(f"No generation record ({RunLayout.GENERATION.name}) in this run.")
+        )
         return section
     section.blocks.append(
         _text(
@@ -289,16 +309,34 @@ def _generation(run: RunData) -> Section:
     return section
 
 
-def _provenance(run: RunData) -> Section:
+def _details(run: RunData) -> Section:
     section = Section(SECTIONS[6])
+    if run.per_class is not None:
+        section.blocks += [_text("Per-class scores, mean over seeds:"), _table(run.per_class)]
+    if run.runs is not None:
+        lists = [column.name for column in METRICS if pa.types.is_list(column.type)]
+        runs = run.runs[[column for column in run.runs.columns if column not in lists]]
+        section.blocks += [_text("Every training run:"), _table(runs)]
+    if not section.blocks:
+        section.blocks.append(_text("This run directory holds no per-run tables."))
+    return section
+
+
+def _provenance(run: RunData) -> Section:
+    section = Section(SECTIONS[7])
     summary = run.summary or {}
     config = summary.get("config", {})
-    llm = config.get("llm", {})
+    llm, training = config.get("llm", {}), config.get("training", {})
     rows = [
         {"item": "experiment", "value": run.name},
         {"item": "config hash", "value": summary.get("config_hash", "unknown")},
         {"item": "generator", "value": f"{llm.get('model', '?')} ({llm.get('prompt_style', '?')})"},
-        {"item": "classifiers", "value": ", ".join(config.get("training", {}).get("models", []))},
+        {"item": "classifiers", "value": ", ".join(training.get("models", []))},
+        {
+            "item": "examples per label",
+            "value": str(config.get("generation", {}).get("per_label", "?")),
+        },
+        {"item": "seeds", "value": str(training.get("seeds", "?"))},
     ]
     for package, version in (summary.get("provenance", {}).get("packages") or {}).items():
         rows.append({"item": package, "value": str(version)})
@@ -317,7 +355,7 @@ def _provenance(run: RunData) -> Section:
         section.blocks.append(_table(pd.DataFrame(assumed)))
     else:
         section.blocks.append(
-            _text("This run's summary.json does not list the settings it assumed.")
+            _text(f"This run's {RunLayout.SUMMARY.name} does not list the settings it assumed.")
         )
     return section
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from llmsynth_core.errors import LlmsynthError
-from llmsynth_core.schemas import GENERATIONS, check_table
-from tasks.collect import SYNTHETIC_FILE
+from llmsynth_core.run_layout import RunLayout
+from tasks.run_dir import RunDir
 
-# Enough to train on and to trace each row; the full provenance stays in synthetic.parquet.
+# Enough to train on and to trace each row; the full provenance stays in the run directory.
 EXPORT_COLUMNS = [
     "text",
     "label",
@@ -25,20 +23,18 @@ EXPORT_COLUMNS = [
 
 
 def export_dataset(run_dir: Path, out_dir: Path | None, hub_repo: str | None = None) -> Any:
-    """Write RUN_DIR/synthetic.parquet as a DatasetDict with one split per task and mode."""
+    """Write a run's accepted synthetic rows as a DatasetDict with one split per task and mode."""
     from datasets import Dataset, DatasetDict
 
-    source = run_dir / SYNTHETIC_FILE
-    if not source.exists():
+    run = RunDir(str(run_dir))
+    if not run.exists(RunLayout.SYNTHETIC):
         raise LlmsynthError(
-            f"{source} not found; give the run directory printed by `llmsynth generate` or "
-            "`llmsynth run` (it holds synthetic.parquet)"
+            f"{run.uri(RunLayout.SYNTHETIC)} not found; give the run directory printed by "
+            "`llmsynth generate` or `llmsynth run` (it holds the synthetic data)"
         )
     if out_dir is None and hub_repo is None:
         raise LlmsynthError("nothing to do: give --out DIR and/or --push-to-hub REPO")
-    table = pq.read_table(source)
-    check_table(table, GENERATIONS, str(source))
-    frame = table.select(EXPORT_COLUMNS).to_pandas()
+    frame = run.read_frame(RunLayout.SYNTHETIC)[EXPORT_COLUMNS]
     splits = {
         f"{task}.{mode}": Dataset.from_pandas(group.reset_index(drop=True), preserve_index=False)
         for (task, mode), group in frame.groupby(["task", "mode"], sort=True)

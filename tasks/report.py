@@ -1,48 +1,43 @@
-"""Write a run's report: report.md with its figures in report-files/, and report.html."""
+"""Write a run's report (report.md with its figures beside it, report.html) and results.md."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.figures import agreement_plot, curves_plot, grouped_bars
-from llmsynth_core.report import RunData, build_sections, render_html, render_markdown
-
-FIGURES_DIR = "report-files"
-
-
-def _parquet(path: Path) -> pd.DataFrame | None:
-    return pd.read_parquet(path) if path.exists() else None
-
-
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
+from llmsynth_core.report import (
+    RunData,
+    build_sections,
+    render_html,
+    render_markdown,
+    results_markdown,
+)
+from llmsynth_core.run_layout import RunLayout
+from tasks.run_dir import RunDir
 
 
-def load_run(run_dir: Path) -> RunData:
-    results = run_dir / "results.parquet"
-    if not results.exists():
+def load_run(run: RunDir) -> RunData:
+    """Every file the report reads, each checked against its declared schema."""
+    if not run.exists(RunLayout.RESULTS):
         raise LlmsynthError(
-            f"{results} not found; give the run directory printed by `llmsynth run` "
-            "(runs/<time>-<hash> under the output directory)"
+            f"{run.uri(RunLayout.RESULTS)} not found; give the run directory printed by "
+            "`llmsynth run` (runs/<time>-<hash> under the output directory)"
         )
-    summary = _json(run_dir / "summary.json") or {}
+    summary = run.optional_json(RunLayout.SUMMARY) or {}
     return RunData(
-        name=str(summary.get("config", {}).get("name", run_dir.name)),
-        results=pd.read_parquet(results),
-        diversity=_parquet(run_dir / "diversity.parquet"),
-        agreement_sweeps=_parquet(run_dir / "agreement_sweeps.parquet"),
-        agreement_fits=_parquet(run_dir / "agreement_fits.parquet"),
-        curves=_parquet(run_dir / "curves.parquet"),
-        subjectivity=_json(run_dir / "subjectivity.json"),
-        generation=_json(run_dir / "generation.json"),
+        name=str(summary.get("config", {}).get("name", Path(run.location).name)),
+        results=run.read_frame(RunLayout.RESULTS),
+        diversity=run.optional_frame(RunLayout.DIVERSITY),
+        agreement_sweeps=run.optional_frame(RunLayout.AGREEMENT_SWEEPS),
+        agreement_fits=run.optional_frame(RunLayout.AGREEMENT_FITS),
+        curves=run.optional_frame(RunLayout.CURVES),
+        subjectivity=run.optional_json(RunLayout.SUBJECTIVITY),
+        generation=run.optional_json(RunLayout.GENERATION),
         summary=summary,
-        runs=_parquet(run_dir / "runs.parquet"),
-        size_matching=_json(run_dir / "size_matching.json"),
+        runs=run.optional_frame(RunLayout.RUNS),
+        size_matching=run.optional_json(RunLayout.SIZE_MATCHING),
+        per_class=run.optional_frame(RunLayout.PER_CLASS),
     )
 
 
@@ -71,19 +66,15 @@ def make_figures(run: RunData) -> dict[str, bytes]:
 
 
 def write_report(run_dir: Path) -> tuple[Path, Path]:
-    """Render the report of a finished run; returns (report.md, report.html)."""
-    run = load_run(run_dir)
-    figures = make_figures(run)
-    sections = build_sections(run, figures)
-    title = f"llmsynth report: {run.name}"
-    files = run_dir / FIGURES_DIR
-    files.mkdir(exist_ok=True)
-    names = {}
-    for key, png in figures.items():
-        (files / f"{key}.png").write_bytes(png)
-        names[key] = f"{FIGURES_DIR}/{key}.png"
-    markdown = run_dir / "report.md"
-    markdown.write_text(render_markdown(title, sections, names), encoding="utf-8")
-    page = run_dir / "report.html"
-    page.write_text(render_html(title, sections, figures), encoding="utf-8")
-    return markdown, page
+    """Render a finished run's results.md, report.md (figures beside it) and report.html from
+    one reading of its files; returns (report.md, report.html)."""
+    run = RunDir(str(run_dir))
+    data = load_run(run)
+    figures = make_figures(data)
+    sections = build_sections(data, figures)
+    title = f"llmsynth report: {data.name}"
+    names = {key: run.write_figure(key, png) for key, png in figures.items()}
+    run.write_text(RunLayout.RESULTS_MD, results_markdown(data))
+    markdown = run.write_text(RunLayout.REPORT_MD, render_markdown(title, sections, names))
+    page = run.write_text(RunLayout.REPORT_HTML, render_html(title, sections, figures))
+    return Path(markdown), Path(page)

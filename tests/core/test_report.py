@@ -7,7 +7,15 @@ import pandas as pd
 from llmsynth_core.assumptions import ASSUMED, assumed_settings
 from llmsynth_core.config import load_experiment, preset_path
 from llmsynth_core.registry import load_registry, select_tasks
-from llmsynth_core.report import SECTIONS, RunData, build_sections, render_html, render_markdown
+from llmsynth_core.report import (
+    SECTIONS,
+    TEXT_SECTIONS,
+    RunData,
+    build_sections,
+    render_html,
+    render_markdown,
+    results_markdown,
+)
 
 RESULTS = pd.DataFrame(
     [
@@ -215,3 +223,55 @@ def test_results_say_so_when_sources_differ_in_size() -> None:
     )
     assert "sms_spam: the real data trains on imbalanced classes (ham 3,000, spam 598)." in markdown
     assert "| sms_spam | spam | 598 | 3000 | 3000 |" in markdown
+
+
+def _section_texts(markdown: str) -> dict[str, str]:
+    """Each `## title` of a rendering with its body, figure links left out."""
+    parts = markdown.split("\n## ")[1:]
+    return {
+        title: "\n".join(line for line in body.splitlines() if not line.startswith("!["))
+        for title, _, body in (part.partition("\n") for part in parts)
+    }
+
+
+def test_results_md_is_the_reports_text_sections_rendered_by_the_same_code() -> None:
+    runs = _runs({"real": [3, 3], "zero_shot": [3, 1]}).assign(
+        macro_f1=0.5, precision=[[0.5, 0.5]] * 2, replicate=0
+    )
+    summary = {
+        "config": {
+            "llm": {"model": "gen-model", "prompt_style": "chat"},
+            "generation": {"per_label": 3},
+            "training": {"models": ["m"], "seeds": [42, 43]},
+            "analysis": {"min_instances_per_threshold": 7},
+        }
+    }
+    per_class = pd.DataFrame({"task": ["sms_spam"], "label": ["spam"], "f1": [0.25]})
+    run = RunData(name="r", results=RESULTS, runs=runs, per_class=per_class, summary=summary)
+    figures = {"curves-t": b"png"}
+    report = render_markdown("r", build_sections(run, figures), {"curves-t": "f/curves-t.png"})
+    results = results_markdown(run)
+    assert results.startswith("# llmsynth results: r\n")
+    by_title = _section_texts(results)
+    assert list(by_title) == list(TEXT_SECTIONS) == [t for t in SECTIONS if t != "Training curves"]
+    in_report = _section_texts(report)
+    for title, text in by_title.items():
+        assert text == in_report[title], title
+    details = by_title["Per-class scores and every training run"]
+    assert "| sms_spam | spam | 0.250 |" in details
+    assert "| task | subjectivity | model | source | seed | macro_f1 | replicate |" in details
+    provenance = by_title["Provenance"]
+    assert "| generator | gen-model (chat) |" in provenance
+    assert "| examples per label | 3 |" in provenance
+    assert "| seeds | [42, 43] |" in provenance
+
+
+def test_the_agreement_section_says_which_thresholds_are_not_fitted() -> None:
+    sweeps = pd.DataFrame(
+        {"task": ["t"], "model": ["m"], "source": ["real"], "threshold": [1.0], "n": [3]}
+    )
+    fits = sweeps.drop(columns=["threshold", "n"]).assign(slope=0.1)
+    summary = {"config": {"analysis": {"min_instances_per_threshold": 7}}}
+    run = RunData("a", RESULTS, agreement_sweeps=sweeps, agreement_fits=fits, summary=summary)
+    markdown = render_markdown("r", build_sections(run, {}), {})
+    assert "thresholds with fewer than 7 instances are not fitted." in markdown

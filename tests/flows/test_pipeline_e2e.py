@@ -58,7 +58,9 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         synthetic = results[results["source"] != "real"]
         expected_rows = {"ag_news": 4 * 3, "financial_phrasebank": 3 * 3}
         assert (synthetic["n_train"] == synthetic["task"].map(expected_rows)).all()
-        assert "## Macro-F1" in (run_dir / "results.md").read_text()
+        results_md = (run_dir / "results.md").read_text()
+        assert "## Results on the real test split\n\nMacro-F1 and accuracy" in results_md
+        assert "Macro-F1:\n\n| task | subjectivity | model | real | zero_shot" in results_md
         # The paired gap of each synthetic source to real, on the same test rows and seeds.
         real_f1 = results[results["source"] == "real"].set_index(["task", "model"])["macro_f1"]
         gap = synthetic.set_index(["task", "model"])

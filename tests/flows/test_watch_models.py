@@ -127,7 +127,7 @@ def test_after_a_model_change_only_model_dependent_work_reruns(
     fs = fsspec.filesystem("memory")
     fs.rm(f"{second}/results.md".removeprefix("memory://"))
     assert analyze(second) == second
-    assert "## Macro-F1" in read_text(f"{second}/results.md")
+    assert "## Results on the real test split\n\nMacro-F1" in read_text(f"{second}/results.md")
     fs.rm(output.removeprefix("memory://").split("/")[0], recursive=True)
 
 

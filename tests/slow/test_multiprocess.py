@@ -50,7 +50,7 @@ def test_pipeline_trains_on_the_gpu_pool(prefect_stack: RunningStack) -> None:
 
     runs = sorted((output_dir / "runs").iterdir())
     assert runs, "no run directory"
-    assert "## Macro-F1" in (runs[-1] / "results.md").read_text()
+    assert "## Results on the real test split\n\nMacro-F1" in (runs[-1] / "results.md").read_text()
     assert (runs[-1] / "report.html").exists()
     artifacts = stack.api(
         "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": ["llmsynth-results"]}}}

@@ -8,43 +8,60 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from llmsynth_core.run_layout import RunLayout
 from tasks.report import write_report
+from tasks.run_dir import RunDir
 from tasks.screenshot import html_to_png
 
 
 @pytest.mark.slow
 def test_report_html_renders_to_png(tmp_path: Path) -> None:
     rows = [("real", 0.9), ("zero_shot", 0.7), ("few_shot", 0.8)]
-    pd.DataFrame(
-        [
-            {
-                "task": "t",
-                "subjectivity": 1,
-                "model": "m",
-                "source": s,
-                "macro_f1": f,
-                "accuracy": f,
-            }
-            for s, f in rows
-        ]
-    ).to_parquet(tmp_path / "results.parquet")
-    pd.DataFrame(
-        [
-            {
-                "task": "t",
-                "model": "m",
-                "source": s,
-                "seed": 1,
-                "epoch": e,
-                "train_loss": 1.0 / e,
-                "validation_macro_f1": f * e / 3,
-                "test_macro_f1": f * e / 3,
-                "seconds": 1.0,
-            }
-            for s, f in rows
-            for e in (1, 2, 3)
-        ]
-    ).to_parquet(tmp_path / "curves.parquet")
+    run = RunDir(str(tmp_path))
+    results = RunLayout.RESULTS.schema
+    assert results is not None
+    run.write_frame(
+        RunLayout.RESULTS,
+        pd.DataFrame(
+            [
+                {
+                    **dict.fromkeys(results.names, 0.0),
+                    "task": "t",
+                    "subjectivity": 1,
+                    "model": "m",
+                    "source": s,
+                    "n_seeds": 1,
+                    "n_replicates": 1,
+                    "n_train": 10,
+                    "n_test": 10,
+                    "macro_f1": f,
+                    "accuracy": f,
+                }
+                for s, f in rows
+            ]
+        ),
+    )
+    run.write_frame(
+        RunLayout.CURVES,
+        pd.DataFrame(
+            [
+                {
+                    "task": "t",
+                    "model": "m",
+                    "source": s,
+                    "seed": 1,
+                    "replicate": 0,
+                    "epoch": e,
+                    "train_loss": 1.0 / e,
+                    "validation_macro_f1": f * e / 3,
+                    "test_macro_f1": f * e / 3,
+                    "seconds": 1.0,
+                }
+                for s, f in rows
+                for e in (1, 2, 3)
+            ]
+        ),
+    )
     _, page = write_report(tmp_path)
     png = html_to_png(page, tmp_path / "report.png", width=1000, height=1600)
 
