@@ -8,8 +8,6 @@ from pathlib import Path
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
 MAX_LINES = 40
-# analyze_task is thinned on branch d15-layout; this list goes when it is merged.
-NOT_YET_THIN = frozenset({"analyze_task"})
 
 
 def _is_task(decorator: ast.expr) -> bool:
@@ -35,16 +33,11 @@ def task_lengths(root: Path) -> dict[str, int]:
 
 def test_every_prefect_task_is_at_most_40_lines() -> None:
     lengths = task_lengths(TASKS)
-    too_long = {
-        name: n
-        for name, n in lengths.items()
-        if n > MAX_LINES and name.partition(":")[2] not in NOT_YET_THIN
-    }
+    too_long = {name: n for name, n in lengths.items() if n > MAX_LINES}
     assert not too_long, (
         f"@task functions over {MAX_LINES} lines (def line to last line): {too_long}. Move the "
         "computing into a pure llmsynth_core function and keep the task to reading inputs, "
-        "calling the core and writing the artifact (ArtifactStore.get_or_build). Known long "
-        f"ones being thinned on other branches: {sorted(NOT_YET_THIN)}"
+        "calling the core and writing the artifact (ArtifactStore.get_or_build)."
     )
 
 
