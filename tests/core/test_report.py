@@ -16,6 +16,7 @@ from llmsynth_core.report import (
     render_markdown,
     results_markdown,
 )
+from llmsynth_core.results import GAP_COLUMNS
 
 RESULTS = pd.DataFrame(
     [
@@ -107,16 +108,8 @@ def test_results_section_shows_the_paired_gap_and_its_normalised_form() -> None:
     results = RESULTS.assign(
         **{
             column: [float("nan") if s == "real" else gaps[s][i] for s in RESULTS["source"]]
-            for i, column in enumerate(
-                (
-                    "gap_macro_f1",
-                    "gap_low",
-                    "gap_high",
-                    "normalised_gap",
-                    "normalised_gap_low",
-                    "normalised_gap_high",
-                )
-            )
+            # every gap column but chance_macro_f1, in GAP_COLUMNS order
+            for i, column in enumerate(GAP_COLUMNS[1:])
         }
     )
     markdown = render_markdown("r", build_sections(RunData(name="g", results=results), {}), {})
