@@ -15,12 +15,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from llmsynth_core.errors import ConfigError
+from llmsynth_core.errors import ConfigError, validated
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.size_matching import SizePolicy
 
@@ -417,10 +416,7 @@ class ExperimentConfig(_Stage):
 
 
 def parse_experiment(raw: object, source: str) -> ExperimentConfig:
-    try:
-        return ExperimentConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError.from_validation(exc, source) from None
+    return validated(ExperimentConfig, raw, source)
 
 
 def load_experiment(path: Path) -> ExperimentConfig:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class LlmsynthError(Exception):
@@ -24,6 +28,14 @@ class ConfigError(LlmsynthError):
             else:
                 lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
         return cls(f"{source} is invalid:\n" + "\n".join(lines))
+
+
+def validated(model: type[M], raw: object, source: str) -> M:
+    """`raw` validated as `model`; a ConfigError naming the file and each bad field otherwise."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc, source) from None
 
 
 class DataError(LlmsynthError):

@@ -13,13 +13,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
-    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
 )
 
-from llmsynth_core.errors import ConfigError
+from llmsynth_core.errors import ConfigError, validated
 
 Style = Literal["chat", "completion"]
 
@@ -191,10 +190,7 @@ def template_fields(template: str) -> set[str]:
 
 def parse_task_spec(raw: object, source: str) -> TaskSpec:
     """Validate a parsed YAML document, naming the file and field on error."""
-    try:
-        return TaskSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError.from_validation(exc, source) from None
+    return validated(TaskSpec, raw, source)
 
 
 def load_task_spec(path: Path) -> TaskSpec:
