@@ -131,26 +131,23 @@ def test_status_faults_map_to_sdk_error_classes() -> None:
                 _chat(client)
 
 
-def test_reset_surfaces_as_connection_error() -> None:
-    with FakeOpenAIServer() as srv, _client(srv) as client:
-        srv.inject(Fault.reset())
-        with pytest.raises(openai.APIConnectionError):
+@pytest.mark.parametrize(
+    ("fault", "timeout", "expected"),
+    [
+        (Fault.reset(), 5.0, openai.APIConnectionError),
+        (Fault.delay(2.0), 0.3, openai.APITimeoutError),  # longer than the client's timeout
+        (Fault.malformed(), 5.0, json.JSONDecodeError),
+    ],
+    ids=["reset", "delay", "malformed"],
+)
+def test_transport_faults_surface_as_sdk_errors_once(
+    fault: Fault, timeout: float, expected: type[Exception]
+) -> None:
+    with FakeOpenAIServer() as srv, _client(srv, timeout=timeout) as client:
+        srv.inject(fault)
+        with pytest.raises(expected):
             _chat(client)
-        assert _chat(client) is not None
-
-
-def test_delay_longer_than_timeout_surfaces_as_timeout() -> None:
-    with FakeOpenAIServer() as srv, _client(srv, timeout=0.3) as client:
-        srv.inject(Fault.delay(2.0))
-        with pytest.raises(openai.APITimeoutError):
-            _chat(client)
-
-
-def test_malformed_body_fails_to_parse() -> None:
-    with FakeOpenAIServer() as srv, _client(srv) as client:
-        srv.inject(Fault.malformed())
-        with pytest.raises(json.JSONDecodeError):
-            _chat(client)
+        assert _chat(client) is not None  # the fault was used up
 
 
 def test_empty_and_refusal_faults_change_only_the_text() -> None:
