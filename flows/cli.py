@@ -25,7 +25,7 @@ from llmsynth_core.costs import ASSUMED_LATENCY_S, EXPECTED_ATTEMPTS, Estimate, 
 from llmsynth_core.data import load_split
 from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.prompts import Example, PromptContext, plan_request
-from llmsynth_core.registry import load_registry, select_tasks
+from llmsynth_core.registry import experiment_specs, load_registry
 from llmsynth_core.run_layout import RunLayout
 from llmsynth_core.taskspec import TaskSpec
 
@@ -303,10 +303,7 @@ def estimate_command(
 ) -> None:
     """Estimate generation requests, tokens, dollars and hours before spending any."""
     experiment = _experiment(preset, config)
-    specs = select_tasks(
-        load_registry(Path(directory) for directory in experiment.task_dirs), experiment.tasks
-    )
-    result = estimate(experiment, specs, latency_s=latency_s)
+    result = estimate(experiment, experiment_specs(experiment), latency_s=latency_s)
     runtime, llm = experiment.runtime, experiment.llm
     pace = {
         "concurrency": f"runtime.concurrency={runtime.concurrency} per label chunk, "

@@ -6,15 +6,9 @@ import time
 from pathlib import Path
 
 from llmsynth_core.config import ExperimentConfig
-from llmsynth_core.registry import load_registry, select_tasks
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import artifact_root, is_uri, join_uri, local_state_dir, upload_dir
 from tasks.snapshot import DataSnapshot, snapshot_task
-
-
-def resolve_specs(config: ExperimentConfig) -> list[TaskSpec]:
-    registry = load_registry(Path(directory) for directory in config.task_dirs)
-    return select_tasks(registry, config.tasks)
 
 
 def snapshot_data(

@@ -9,8 +9,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.context import AsyncClientContext
 
-from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
+from flows.experiment import new_run_dir, publish_run, snapshot_data, store_root
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.registry import experiment_specs
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
 from tasks.collect import collect_generations_task
@@ -87,7 +88,7 @@ def _await_all(calls: list[Coroutine[Any, Any, ArtifactRef]]) -> list[ArtifactRe
 @flow(name="generate", log_prints=True)
 def generate(config: ExperimentConfig, data_dir: str, output_dir: str = "llmsynth-output") -> str:
     """Generate the experiment's synthetic data; returns the run directory holding it."""
-    specs = resolve_specs(config)
+    specs = experiment_specs(config)
     snapshots = snapshot_data(specs, config, data_dir, output_dir)
     generations = generate_all(specs, config, snapshots, output_dir)
     run_dir = new_run_dir(config, output_dir)

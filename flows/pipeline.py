@@ -5,9 +5,10 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.futures import wait
 
-from flows.experiment import new_run_dir, publish_run, resolve_specs, snapshot_data, store_root
+from flows.experiment import new_run_dir, publish_run, snapshot_data, store_root
 from flows.generate import Generations, generate_all
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.registry import experiment_specs
 from llmsynth_core.size_matching import LabelSizes, synthetic_set
 from llmsynth_core.taskspec import TaskSpec
 from llmsynth_core.training_job import plan_jobs
@@ -82,7 +83,7 @@ def pipeline(
     """
     if model:
         config = config.model_copy(update={"llm": config.llm.model_copy(update={"model": model})})
-    specs = resolve_specs(config)
+    specs = experiment_specs(config)
     snapshots = snapshot_data(specs, config, data_dir, output_dir)
     run_dir = new_run_dir(config, output_dir)
     generations = generate_all(specs, config, snapshots, output_dir)

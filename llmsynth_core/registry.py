@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.errors import ConfigError
 from llmsynth_core.taskspec import TaskSpec, load_task_spec
 
@@ -49,3 +50,9 @@ def select_tasks(registry: dict[str, TaskSpec], ids: Iterable[str]) -> list[Task
             "Fix the spelling or add a task spec file under a task_dirs directory"
         )
     return [registry[task_id] for task_id in ids]
+
+
+def experiment_specs(config: ExperimentConfig) -> list[TaskSpec]:
+    """The task specs an experiment names, from the built-ins and its task_dirs."""
+    registry = load_registry(Path(directory) for directory in config.task_dirs)
+    return select_tasks(registry, config.tasks)

@@ -18,12 +18,11 @@ from llmsynth_core.analysis import RunInputs, RunTables, analyse_run, run_summar
 from llmsynth_core.assumptions import assumed_settings
 from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.data import read_table
-from llmsynth_core.registry import load_registry, select_tasks
+from llmsynth_core.registry import experiment_specs
 from llmsynth_core.results import wide_table
 from llmsynth_core.run_layout import RunLayout
 from llmsynth_core.size_matching import LabelSizes
 from llmsynth_core.subjectivity import Comparison, read_comparisons
-from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
 from tasks.run_dir import RunDir
@@ -55,7 +54,7 @@ def analyze_task(
     refs = {"metrics": metrics, "diversity": diversity or [], "annotations": annotations or []}
     tables.records[RunLayout.SUMMARY] = run_summary(
         config,
-        assumed_settings(config, _specs(config)),
+        assumed_settings(config, experiment_specs(config)),
         provenance(),
         {kind: [ref.model_dump() for ref in found] for kind, found in refs.items()},
         size_matching,
@@ -75,11 +74,6 @@ def _siblings(metrics: list[ArtifactRef], kind: str) -> pd.DataFrame:
     """The predictions or curves written beside each training run's metrics."""
     frames = [read_parquet(sibling(ref.uri, kind), kind) for ref in metrics]
     return pd.concat(frames, ignore_index=True)
-
-
-def _specs(config: ExperimentConfig) -> list[TaskSpec]:
-    registry = load_registry(Path(directory) for directory in config.task_dirs)
-    return select_tasks(registry, config.tasks)
 
 
 def _comparisons(comparisons_file: str | None, data_dir: str | None) -> list[Comparison] | None:
