@@ -370,11 +370,6 @@ class ExperimentConfig(_Stage):
         return tasks
 
     @property
-    def sources(self) -> list[str]:
-        """Training data sources: real (size-matched), each synthetic mode, each mixture."""
-        return ["real", *self.generation.modes, *(m.name for m in self.training.mixtures)]
-
-    @property
     def panel_llm(self) -> LLMConfig:
         """The annotator panel's llm: analysis.annotator_llm, else the generator's."""
         return self.analysis.annotator_llm or self.llm

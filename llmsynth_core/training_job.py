@@ -152,8 +152,8 @@ Source = Annotated[RealSource | SyntheticSource | MixedSource, Field(discriminat
 
 
 def training_sources(config: ExperimentConfig) -> list[Source]:
-    """Every source a model trains on, in `config.sources` order: real once, then each mode
-    and each mixture once per synthetic set (generation.replicates)."""
+    """Every source a model trains on: real once, then each mode and each mixture once per
+    synthetic set (generation.replicates)."""
     replicates = range(config.generation.replicates)
     return [
         RealSource(),

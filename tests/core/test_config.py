@@ -20,6 +20,7 @@ from llmsynth_core.config import (
 )
 from llmsynth_core.errors import ConfigError
 from llmsynth_core.registry import load_registry, select_tasks
+from llmsynth_core.training_job import training_sources
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,10 @@ def test_quick_spans_objective_and_subjective_tasks_in_both_modes(registry: dict
     assert len(config.tasks) >= 2
     assert max(levels) - min(levels) >= 3
     assert set(config.generation.modes) == {"zero_shot", "few_shot"}
-    assert config.sources == ["real", *config.generation.modes]
+    assert [source.name for source in training_sources(config)] == [
+        "real",
+        *config.generation.modes,
+    ]
 
 
 def test_paper_is_the_studys_full_setting(registry: dict[str, Any]) -> None:
