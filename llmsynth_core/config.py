@@ -74,6 +74,10 @@ class LLMConfig(_Stage):
     def is_embedded(self) -> bool:
         return self.endpoint == "embedded"
 
+    def prices(self) -> dict[str, Any]:
+        """The prices per million tokens, as manifests record them beside a cost."""
+        return self.model_dump(mode="json", include=set(PRICE_FIELDS))
+
     def reply_dict(self) -> dict[str, Any]:
         """The settings that decide what the model replies: for cache keys. Where it is served,
         the key's variable name and the prices do not."""

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from llmsynth_core.agreement import panel_label
 from llmsynth_core.config import (
-    PRICE_FIELDS,
     AnalysisConfig,
     EvaluationConfig,
     ExperimentConfig,
@@ -32,7 +32,7 @@ def generation_manifest(
         "label": label,
         "config": config.semantic_dict(),
         "config_hash": config.semantic_hash(),
-        "prices_per_mtok": config.llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
+        "prices_per_mtok": config.llm.prices(),
         "cost_usd": float(frame["cost_usd"].sum()),
         "tokens": int(frame["prompt_tokens"].sum() + frame["completion_tokens"].sum()),
         "accepted": int(frame["accepted"].sum()),
@@ -52,10 +52,10 @@ def annotation_manifest(
         "k": k,
         **counts,
         "cost_usd": cost_usd,
-        "prices_per_mtok": llm.model_dump(mode="json", include=set(PRICE_FIELDS)),
-        "note": f"agreement_estimate is an LLM estimate ({llm.model}, k="
-        f"{k}), not human agreement; instances with fewer than half "
-        "of the k replies parsable are dropped (agreement_estimate null)",
+        "prices_per_mtok": llm.prices(),
+        "note": f"agreement_estimate is an {panel_label(llm.model, k)}, not human agreement; "
+        "instances with fewer than half of the k replies parsable are dropped "
+        "(agreement_estimate null)",
     }
 
 
