@@ -6,10 +6,14 @@ PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of torch; a GPU host sets e.g. TORCH_SPEC="torch==2.13.0" with its CUDA index.
 TORCH_SPEC ?= torch==2.13.0
-# llama.cpp built for a portable x86-64 with AVX2 (no -march=native): a native build on a CPU
-# with AMX segfaults in a VM that does not grant AMX state (seen with llama-cpp-python 0.3.36).
+# llama.cpp is built by deployments/llama_build.py with the widest SIMD the CPU has (AVX-512 where
+# /proc/cpuinfo lists it, else the portable AVX2 build), never -march=native or AMX: a native
+# build on a CPU with AMX segfaults in a VM that does not grant AMX state. LLAMA_BUILD=avx2 forces
+# the portable build (e.g. for an image that runs on other hosts). Wheels are kept per flag set
+# in LLAMA_WHEELS, so pip's cache never hands back a wheel built with other flags.
 LLAMA_SPEC ?= llama-cpp-python[server]==0.3.36
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_BUILD ?= auto
+LLAMA_WHEELS ?= $(HOME)/.cache/llmsynth/llama-wheels
 LLMSYNTH_DATA_DIR ?= ../shared/datasets
 PRESET ?= quick
 PYTEST_ARGS ?=
@@ -31,7 +35,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet "$(LLAMA_SPEC)"
+	$(BIN)/python deployments/llama_build.py --spec "$(LLAMA_SPEC)" --build $(LLAMA_BUILD) --wheels "$(LLAMA_WHEELS)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	rm -f $(VENV)/.installed-*
 	touch $@

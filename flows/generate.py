@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Coroutine
 from typing import Any
 
@@ -16,7 +17,7 @@ from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
 from tasks.collect import collect_generations_task
 from tasks.generate import generate_label_task
-from tasks.llm_server import llm_endpoint
+from tasks.llm_server import llm_endpoints
 from tasks.snapshot import DataSnapshot
 
 # Label chunks by (task, mode, replicate): replicate r is the synthetic set generated with
@@ -32,6 +33,8 @@ def generate_all(
 ) -> Generations:
     """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode, replicate).
 
+    An embedded generator gets one server per chunk of a wave (`llm_endpoints`), chunk i of a
+    wave on server i, so each server runs one conversation at a time and reuses its prefix.
     A wave's chunks are task runs awaited together on one event loop (see
     `generate_label_task`); the wave ends when all of them have, so a chunk still running when
     another fails (a budget stop, a bad key) keeps every reply it is waiting for.
@@ -46,11 +49,11 @@ def generate_all(
         for label in spec.label_names
     ]
     generations: Generations = {}
-    with llm_endpoint(
-        config.llm.endpoint, config.llm.embedded_model, config.runtime.embedded_port
-    ) as base_url:
-        logger.info("generating with %s at %s", config.llm.model, base_url)
-        wave = config.runtime.parallel_chunks
+    llm, runtime = config.llm, config.runtime
+    servers = min(runtime.parallel_chunks, os.cpu_count() or 1)
+    with llm_endpoints(llm.endpoint, llm.embedded_model, runtime.embedded_port, servers) as urls:
+        logger.info("generating with %s at %s", llm.model, ", ".join(urls))
+        wave = runtime.parallel_chunks
         for start in range(0, len(chunks), wave):
             batch = chunks[start : start + wave]
             calls = [
@@ -61,9 +64,9 @@ def generate_all(
                     label,
                     snapshots[spec.id],
                     root,
-                    base_url,
+                    urls[i % len(urls)],
                 )
-                for spec, mode, label, replicate in batch
+                for i, (spec, mode, label, replicate) in enumerate(batch)
             ]
             for (spec, mode, _, replicate), ref in zip(batch, _await_all(calls), strict=True):
                 generations.setdefault((spec.id, mode, replicate), []).append(ref)

@@ -313,8 +313,10 @@ class RuntimeConfig(_Stage):
     parallel_chunks: int = Field(
         default=4,
         ge=1,
-        description="Label chunks generated at once. 1 suits a local llama.cpp server: "
-        "sequential requests let it reuse the shared prompt prefix of a conversation.",
+        description="Label chunks generated at once. With the embedded generator each chunk of "
+        "a wave gets its own llama.cpp server (up to one per CPU core, sharing the cores), "
+        "which answers its chunk's requests in order and so reuses each conversation's "
+        "prompt prefix: 2 on 2 cores served about twice the requests/s of 1.",
     )
     request_timeout_s: float = Field(default=120.0, gt=0)
     inference_batch_size: int = Field(default=64, ge=1)

@@ -160,6 +160,21 @@ class TaskSpec(_Frozen):
     labels: list[LabelSpec] = Field(min_length=2)
     data: DataSpec
     prompts: PromptSpec
+    variant_of: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]+$",
+        description="The task this one is a registered variant of (e.g. a coarser label set "
+        "of the same data); reports label it as a variant, not as the study's task.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_variant(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Cache keys hash spec dumps: a task that is no variant dumps as it did before the
+        # field existed, so its keys stay put.
+        data: dict[str, Any] = handler(self)
+        if self.variant_of is None:
+            data.pop("variant_of", None)
+        return data
 
     @field_validator("labels")
     @classmethod

@@ -69,10 +69,12 @@ def start_server(
     n_ctx: int = 4096,
     log_path: Path | None = None,
     host: str = HOST,
+    threads: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start llama.cpp's OpenAI-compatible server for an embedded model (not waiting).
 
-    `host` stays loopback except inside a container network (`llmsynth llm serve --host`).
+    `host` stays loopback except inside a container network (`llmsynth llm serve --host`);
+    `threads` defaults to every core, for a server that has the machine to itself.
     """
     gguf = model_path(name, cache_dir)
     log_path = log_path or cache_dir / "logs" / f"llama-server-{name}-{port}.log"
@@ -93,7 +95,7 @@ def start_server(
         str(n_ctx),
         # llama-cpp-python defaults to half the cores; generation has the machine to itself.
         "--n_threads",
-        str(os.cpu_count() or 1),
+        str(threads or os.cpu_count() or 1),
     ]
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -127,39 +129,61 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@contextlib.contextmanager
-def embedded_endpoint(
-    name: str, port: int | None = None, cache_dir: Path | None = None
-) -> Iterator[str]:
-    """Yield the base URL of a server for `name`, starting one only if none answers.
+def server_threads(servers: int, cores: int | None = None) -> int:
+    """Threads per server when `servers` share the machine's cores (at least one each)."""
+    return max(1, (cores or os.cpu_count() or 1) // servers)
 
-    A server we started is stopped on exit, including on errors and Ctrl-C; one that was
-    already running (e.g. from `llmsynth llm serve`) is left alone.
+
+@contextlib.contextmanager
+def embedded_endpoints(
+    name: str, port: int | None = None, count: int = 1, cache_dir: Path | None = None
+) -> Iterator[list[str]]:
+    """Yield the base URLs of `count` servers for `name` on consecutive ports from `port`,
+    starting only those that do not answer.
+
+    Why several: llama-cpp-python's server answers one request at a time, and a 135M model's
+    tokens are too small to keep two threads busy (on 2 cores, one server with 2 threads served
+    fewer requests/s than one with 1), so n single-threaded servers serve n label chunks at
+    once. Servers we started are stopped on exit, including on errors and Ctrl-C; ones that
+    were already running (e.g. from `llmsynth llm serve`) are left alone.
     """
-    port = port or DEFAULT_PORTS.get(name, 8765)
+    first = port or DEFAULT_PORTS.get(name, 8765)
     cache_dir = cache_dir or default_cache_dir()
-    running = served_models(port)
-    if running is not None:
-        if name not in running:
-            raise GenerationError(
-                f"port {port} already serves {running}, not {name}; stop that server or set "
-                "runtime.embedded_port to a free port"
-            )
-        yield base_url(port)
-        return
-    process = start_server(name, port, cache_dir)
+    started: list[tuple[subprocess.Popen[bytes], int]] = []
     try:
-        wait_ready(process, port, name)
-        yield base_url(port)
+        for at in range(first, first + count):
+            running = served_models(at)
+            if running is None:
+                process = start_server(name, at, cache_dir, threads=server_threads(count))
+                started.append((process, at))
+            elif name not in running:
+                raise GenerationError(
+                    f"port {at} already serves {running}, not {name}; stop that server or set "
+                    "runtime.embedded_port to a free port"
+                )
+        for process, at in started:
+            wait_ready(process, at, name)
+        yield [base_url(at) for at in range(first, first + count)]
     finally:
-        stop_server(process)
+        for process, _ in started:
+            stop_server(process)
+
+
+@contextlib.contextmanager
+def llm_endpoints(
+    endpoint: str, embedded_model: str, port: int | None = None, count: int = 1
+) -> Iterator[list[str]]:
+    """The base URLs to call: `count` embedded servers (started if needed), or the configured
+    URL once (a remote endpoint runs its own parallelism)."""
+    if endpoint != "embedded":
+        yield [endpoint.rstrip("/")]
+        return
+    with embedded_endpoints(embedded_model, port, count) as urls:
+        yield urls
 
 
 @contextlib.contextmanager
 def llm_endpoint(endpoint: str, embedded_model: str, port: int | None = None) -> Iterator[str]:
     """The base URL to call: an embedded server (started if needed) or the configured URL."""
-    if endpoint != "embedded":
-        yield endpoint.rstrip("/")
-        return
-    with embedded_endpoint(embedded_model, port) as url:
-        yield url
+    with llm_endpoints(endpoint, embedded_model, port) as urls:
+        yield urls[0]

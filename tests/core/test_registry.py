@@ -28,6 +28,8 @@ PAPER_TASKS = {
     "sarcasm_headlines",
     "humor_speech",
 }
+# Registered variants of paper tasks (variant_of), e.g. a coarser label set of the same data.
+VARIANTS = {"reddit_emotions_ekman"}
 
 USER_SPEC = """\
 id: product_reviews
@@ -82,15 +84,35 @@ def _write(directory: Path, raw: dict[str, Any], name: str | None = None) -> Pat
 
 
 def test_the_ten_builtin_tasks_load(registry: dict[str, Any]) -> None:
-    assert set(registry) == PAPER_TASKS
+    assert {t for t, spec in registry.items() if spec.variant_of is None} == PAPER_TASKS
     assert all(registry[task_id].id == task_id for task_id in registry)
+
+
+def test_registered_variants_reuse_a_paper_task_s_data(registry: dict[str, Any]) -> None:
+    variants = {t: spec for t, spec in registry.items() if spec.variant_of is not None}
+    assert set(variants) == VARIANTS
+    for spec in variants.values():
+        base = registry[spec.variant_of]
+        assert base.variant_of is None
+        assert (spec.data.train, spec.data.test) == (base.data.train, base.data.test)
+        assert spec.data.label_column != base.data.label_column
 
 
 def test_builtin_label_names_match_the_manifest(
     registry: dict[str, Any], manifest: dict[str, Any]
 ) -> None:
     for task_id, spec in registry.items():
-        assert spec.label_names == manifest["tasks"][task_id]["label_names"], task_id
+        if spec.variant_of is None:
+            assert spec.label_names == manifest["tasks"][task_id]["label_names"], task_id
+
+
+def test_variant_labels_are_exactly_the_values_of_its_label_column(
+    registry: dict[str, Any], datasets_dir: Path
+) -> None:
+    spec = registry["reddit_emotions_ekman"]
+    for split in ("train", "test"):
+        column = pd.read_parquet(split_path(spec, datasets_dir, split))[spec.data.label_column]
+        assert set(column) == set(spec.label_names), split
 
 
 def test_builtin_data_files_exist(
@@ -132,7 +154,7 @@ def test_user_adds_an_eleventh_task_with_one_yaml_file(tmp_path: Path) -> None:
 
     registry = load_registry([spec_dir])
 
-    assert set(registry) == PAPER_TASKS | {"product_reviews"}
+    assert set(registry) == PAPER_TASKS | VARIANTS | {"product_reviews"}
     [spec] = select_tasks(registry, ["product_reviews"])
     assert spec.label_names == ["positive", "negative"]
     # Absolute paths in the spec are used as given, whatever the data directory.

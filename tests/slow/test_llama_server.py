@@ -13,15 +13,26 @@ from llmsynth_core.generation import generate_label
 from llmsynth_core.prompts import PromptContext
 from llmsynth_core.registry import load_registry
 from tasks.llm_client import LLMClient
-from tasks.llm_server import embedded_endpoint, served_models
+from tasks.llm_server import embedded_endpoints, served_models
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive loopback ports that are free now."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = int(sock.getsockname()[1])
+        if first + count > 65535:
+            continue
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as other:
+                    other.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
 
 
 async def _generate(ctx: PromptContext, base_url: str) -> list[dict[str, object]]:
@@ -30,24 +41,27 @@ async def _generate(ctx: PromptContext, base_url: str) -> list[dict[str, object]
 
 
 @pytest.mark.parametrize(
-    ("embedded", "style", "task", "label"),
+    ("embedded", "style", "task", "label", "servers"),
     [
-        ("smollm2-135m-instruct", "chat", "tweet_irony", "irony"),
-        ("gemma3-270m", "completion", "ag_news", "Sports"),
+        # Two single-threaded servers side by side, as runtime.parallel_chunks=2 starts them.
+        ("smollm2-135m-instruct", "chat", "tweet_irony", "irony", 2),
+        ("gemma3-270m", "completion", "ag_news", "Sports", 1),
     ],
 )
 def test_embedded_model_generates_real_text(
-    embedded: str, style: str, task: str, label: str, tmp_path: Path
+    embedded: str, style: str, task: str, label: str, servers: int, tmp_path: Path
 ) -> None:
     spec = load_registry()[task]
     llm = LLMConfig(model=embedded, embedded_model=embedded, prompt_style=style, max_tokens=48)  # type: ignore[arg-type]
     generation = GenerationConfig(modes=["zero_shot"], per_label=2, max_attempts_factor=4)
     ctx = PromptContext(spec, llm, generation, "zero_shot", label)
-    port = free_port()
-    with embedded_endpoint(embedded, port=port, cache_dir=tmp_path) as base_url:
-        assert served_models(port) == [embedded]
-        rows = asyncio.run(_generate(ctx, base_url))
-    assert served_models(port) is None, "the server we started must be stopped"
+    port = free_ports(servers)
+    with embedded_endpoints(embedded, port=port, count=servers, cache_dir=tmp_path) as urls:
+        assert len(urls) == servers
+        assert [served_models(p) for p in range(port, port + servers)] == [[embedded]] * servers
+        rows = asyncio.run(_generate(ctx, urls[-1]))
+    stopped = [served_models(p) for p in range(port, port + servers)]
+    assert stopped == [None] * servers, "the servers we started must be stopped"
     accepted = [row for row in rows if row["accepted"]]
     assert len(accepted) == 2, rows
     texts = [str(row["text"]) for row in accepted]
