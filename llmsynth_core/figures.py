@@ -140,8 +140,16 @@ def worth_plot(curve: pd.DataFrame, equivalents: pd.DataFrame, task: str) -> byt
             x, marker = row.real_equivalent, "X"
         else:
             x, marker = (row.smallest, "<") if row.censored == "below" else (row.largest, ">")
-        ax.plot([x], [row.synthetic_macro_f1], marker, color=tint, markersize=9)
-        ax.plot([], [], "X--", color=tint, label=f"{row.source}: {row.text}")
+        # One point with a dashed style: the legend shows the marker on the line.
+        ax.plot(
+            [x],
+            [row.synthetic_macro_f1],
+            marker=marker,
+            linestyle="--",
+            color=tint,
+            markersize=9,
+            label=f"{row.source}: {row.text}",
+        )
     for mode, group in mine[mine["curve"] == "mixed"].groupby("mode"):
         group = group.sort_values("per_label")
         tint = SOURCE_COLOURS.get(str(mode))
