@@ -136,7 +136,7 @@ def worth_plot(curve: pd.DataFrame, equivalents: pd.DataFrame, task: str) -> byt
     for row in rows.itertuples(index=False):
         tint = SOURCE_COLOURS.get(str(row.source))
         ax.axhline(row.synthetic_macro_f1, color=tint, linestyle="--", linewidth=1)
-        if row.censored is None or pd.isna(row.censored):
+        if pd.isna(row.censored):
             x, marker = row.real_equivalent, "X"
         else:
             x, marker = (row.smallest, "<") if row.censored == "below" else (row.largest, ">")

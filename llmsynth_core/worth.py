@@ -240,8 +240,7 @@ def real_equivalents(
     curves: list[dict[str, object]] = []
     mixed = {mixture.name: mixture for mixture in mixtures}
     for task, task_runs in runs.groupby("task", sort=False):
-        sizes = sorted({k for s in set(task_runs["source"]) if (k := curve_size(str(s)))})
-        if not sizes:
+        if not task_runs["source"].map(is_curve).any():
             continue
         mine = predictions[predictions["task"] == task]
         truth = mine.sort_values("row").drop_duplicates("row")["label_id"].to_numpy()
@@ -254,53 +253,61 @@ def real_equivalents(
             key = {"task": str(task), "subjectivity": subjectivity, "model": str(model)}
             wanted = part[part["source"].map(lambda s: is_curve(s) or s in modes or s in mixed)]
             boot = _source_means(wanted, truth, weights, n_classes, rng, f"{task}/{model}")
-            present = [k for k in sizes if curve_source(k) in boot.means]
-            if not present:
+            sizes = sorted(k for source in boot.means if (k := curve_size(source)))
+            if not sizes:
                 continue
-            curve = np.stack([boot.means[curve_source(k)] for k in present])
-            fitted = isotonic(curve[:, 0])
-            for k, values, fit in zip(present, curve, fitted, strict=True):
-                curves.append(
-                    {
-                        **key,
-                        "source": curve_source(k),
-                        "curve": "real",
-                        "mode": None,
-                        "per_label": k,
-                        "n_seeds": boot.seeds,
-                        **_interval_columns(values),
-                        "isotonic_macro_f1": float(fit),
-                    }
-                )
-            for name, mixture in mixed.items():
-                if name in boot.means:
-                    curves.append(
-                        {
-                            **key,
-                            "source": name,
-                            "curve": "mixed",
-                            "mode": mixture.mode,
-                            "per_label": mixture.real_per_label,
-                            "n_seeds": boot.seeds,
-                            **_interval_columns(boot.means[name]),
-                            "isotonic_macro_f1": math.nan,
-                        }
-                    )
-            for mode in modes:
-                if mode in boot.means:
-                    equivalents.append(
-                        {
-                            **key,
-                            "source": mode,
-                            "synthetic_per_label": _per_label(task_runs, mode),
-                            **_equivalent_row(present, curve, boot.means[mode]),
-                            "n_seeds": boot.seeds,
-                        }
-                    )
+            curve = np.stack([boot.means[curve_source(k)] for k in sizes])
+            curves += [{**key, **row} for row in _curve_rows(boot, sizes, curve, mixed)]
+            model_runs = task_runs[task_runs["model"] == model]
+            equivalents += [
+                {
+                    **key,
+                    "source": mode,
+                    "synthetic_per_label": _per_label(model_runs, mode),
+                    **_equivalent_row(sizes, curve, boot.means[mode]),
+                    "n_seeds": boot.seeds,
+                }
+                for mode in modes
+                if mode in boot.means
+            ]
     return (
         pd.DataFrame(equivalents, columns=REAL_EQUIVALENT.names),
         pd.DataFrame(curves, columns=REAL_CURVE.names),
     )
+
+
+def _curve_rows(
+    boot: _Boot, sizes: list[int], curve: FloatArray, mixed: dict[str, Mixture]
+) -> list[dict[str, object]]:
+    """The real curve's points (with the isotonic fit that crossings are read from), then each
+    mixture's point at its real rows per label."""
+    fitted = isotonic(curve[:, 0])
+    rows: list[dict[str, object]] = [
+        {
+            "source": curve_source(k),
+            "curve": "real",
+            "mode": None,
+            "per_label": k,
+            "n_seeds": boot.seeds,
+            **_interval_columns(values),
+            "isotonic_macro_f1": float(fit),
+        }
+        for k, values, fit in zip(sizes, curve, fitted, strict=True)
+    ]
+    rows += [
+        {
+            "source": name,
+            "curve": "mixed",
+            "mode": mixture.mode,
+            "per_label": mixture.real_per_label,
+            "n_seeds": boot.seeds,
+            **_interval_columns(boot.means[name]),
+            "isotonic_macro_f1": math.nan,
+        }
+        for name, mixture in mixed.items()
+        if name in boot.means
+    ]
+    return rows
 
 
 def real_equivalent_text(table: pd.DataFrame, task: str, source: str) -> str | None:

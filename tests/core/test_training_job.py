@@ -291,6 +291,10 @@ def test_curve_points_are_keyed_by_their_counts_not_the_generator_or_per_label()
     assert _key(_job(RealSource(), [], {"irony": 4, "non_irony": 4})) != base
     with pytest.raises(ValidationError, match="a real-data job reads no generation artifacts"):
         _job(CurveSource(per_label=4), _refs("b"), FILLED)
+    # A job sent to the training pool comes back as the same curve job.
+    job = _job(CurveSource(per_label=4), [], FILLED)
+    again = TrainingJob.model_validate_json(job.model_dump_json())
+    assert again == job and again.name.startswith("tweet_irony/real@4/")
     assert _key(_job(CurveSource(per_label=4), [], FILLED, snapshot=_snapshot("d"))) != _key(
         _job(CurveSource(per_label=4), [], FILLED)
     )
