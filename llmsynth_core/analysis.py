@@ -23,6 +23,7 @@ from llmsynth_core.subjectivity import (
     subjectivity_source,
     too_few_tasks,
 )
+from llmsynth_core.worth import real_equivalents, without_curve
 
 
 @dataclass(frozen=True)
@@ -48,22 +49,38 @@ class RunTables:
 
 def analyse_run(config: ExperimentConfig, inputs: RunInputs) -> RunTables:
     """Results over seeds, per-class and confusion tables, diversity, agreement fits, the
-    subjectivity fit and the size-matching record; files with nothing to say are left out."""
+    subjectivity fit, the real-equivalent sizes and the size-matching record; files with
+    nothing to say are left out.
+
+    runs.parquet and curves.parquet keep every training run; the learning-curve points
+    (real@k) are read only by the real-equivalent tables, never as a synthetic source.
+    """
     analysis = config.analysis
-    results = summarise_seeds(inputs.runs, inputs.predictions, seed=analysis.seed)
+    runs, predictions = without_curve(inputs.runs), without_curve(inputs.predictions)
+    results = summarise_seeds(runs, predictions, seed=analysis.seed)
     tables = RunTables(
         frames={
             RunLayout.RESULTS: results,
             RunLayout.RUNS: inputs.runs,
-            RunLayout.PER_CLASS: per_class_table(inputs.runs),
-            RunLayout.CONFUSION: confusion_table(inputs.runs),
+            RunLayout.PER_CLASS: per_class_table(runs),
+            RunLayout.CONFUSION: confusion_table(runs),
             RunLayout.CURVES: inputs.curves,
         }
     )
+    equivalents, curve = real_equivalents(
+        inputs.runs,
+        inputs.predictions,
+        config.generation.modes,
+        config.training.mixtures,
+        seed=analysis.seed,
+    )
+    if not equivalents.empty:
+        tables.frames[RunLayout.REAL_EQUIVALENT] = equivalents
+        tables.frames[RunLayout.REAL_CURVE] = curve
     if inputs.diversity is not None and not inputs.diversity.empty:
         tables.frames[RunLayout.DIVERSITY] = diversity_table(inputs.diversity)
     sweeps, fits = agreement_tables(
-        inputs.predictions, inputs.estimates, analysis.min_instances_per_threshold
+        predictions, inputs.estimates, analysis.min_instances_per_threshold
     )
     if not sweeps.empty:
         tables.frames[RunLayout.AGREEMENT_SWEEPS] = sweeps

@@ -15,7 +15,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -216,6 +218,13 @@ class TrainingConfig(_Stage):
         description="Extra data sources that add synthetic rows to a small real set (the "
         "study's augmentation experiment), e.g. {mode: few_shot, real_per_label: 10}.",
     )
+    real_curve: list[int] = Field(
+        default_factory=list,
+        description="Real rows per label of each point of the real learning curve, e.g. "
+        "[2, 4, 8, 16, 32]: one extra real-data model per point, encoder and seed, from which "
+        "the analysis reads how many real labels each synthetic set is worth (empty: no "
+        "curve). A point above a label's real rows trains on all of them.",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
         description="'auto' and 'bf16': bf16 autocast where the device computes bf16 natively "
@@ -234,6 +243,27 @@ class TrainingConfig(_Stage):
         if dupes:
             raise ValueError(f"seeds must be unique; remove the repeated {dupes}")
         return seeds
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_curve(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Config hashes and manifests hash training dumps: a config without a real curve dumps
+        # exactly as it did before the field existed, so its hash and run names stay put.
+        data: dict[str, Any] = handler(self)
+        if not self.real_curve:
+            data.pop("real_curve", None)
+        return data
+
+    @field_validator("real_curve")
+    @classmethod
+    def _ascending_curve(cls, sizes: list[int]) -> list[int]:
+        # Each point is named by its size (real@k) and the crossing is read off a curve
+        # ordered by size, so a repeat or a reordering would mean two models of one name.
+        if any(k < 1 for k in sizes) or sizes != sorted(set(sizes)):
+            raise ValueError(
+                "real_curve must list real rows per label, each >= 1, strictly ascending; "
+                f"write it as {sorted({k for k in sizes if k >= 1})}"
+            )
+        return sizes
 
 
 class EvaluationConfig(_Stage):

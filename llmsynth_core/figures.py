@@ -116,3 +116,61 @@ def curves_plot(curves: pd.DataFrame, task: str) -> bytes:
         ax.set_xlabel("epoch")
     np.atleast_1d(axes)[-1].legend(fontsize=7)
     return _png(fig)
+
+
+def worth_plot(curve: pd.DataFrame, equivalents: pd.DataFrame, task: str) -> bytes:
+    """The real learning curve (mean and 95% band, k on a log axis), a line at each synthetic
+    source's Macro-F1 with a marker where it crosses the curve (an arrow at the bound where it
+    does not), and the mixed points (synthetic + k real): the real-equivalent figure."""
+    mine = curve[curve["task"] == task]
+    model = sorted(set(mine["model"]))[0]  # one encoder in the study; the first otherwise
+    mine = mine[mine["model"] == model]
+    real = mine[mine["curve"] == "real"].sort_values("per_label")
+    fig, ax = _figure(5.2, 3.3)
+    colour = SOURCE_COLOURS["real"]
+    ax.fill_between(
+        real["per_label"], real["macro_f1_low"], real["macro_f1_high"], color=colour, alpha=0.2
+    )
+    ax.plot(real["per_label"], real["macro_f1"], "o-", color=colour, label="real (k per label)")
+    rows = equivalents[(equivalents["task"] == task) & (equivalents["model"] == model)]
+    for row in rows.itertuples(index=False):
+        tint = SOURCE_COLOURS.get(str(row.source))
+        ax.axhline(row.synthetic_macro_f1, color=tint, linestyle="--", linewidth=1)
+        if pd.isna(row.censored):
+            x, marker = row.real_equivalent, "X"
+        else:
+            x, marker = (row.smallest, "<") if row.censored == "below" else (row.largest, ">")
+        # One point with a dashed style: the legend shows the marker on the line.
+        ax.plot(
+            [x],
+            [row.synthetic_macro_f1],
+            marker=marker,
+            linestyle="--",
+            color=tint,
+            markersize=9,
+            label=f"{row.source}: {row.text}",
+        )
+    for mode, group in mine[mine["curve"] == "mixed"].groupby("mode"):
+        group = group.sort_values("per_label")
+        tint = SOURCE_COLOURS.get(str(mode))
+        ax.errorbar(
+            group["per_label"],
+            group["macro_f1"],
+            yerr=[
+                group["macro_f1"] - group["macro_f1_low"],
+                group["macro_f1_high"] - group["macro_f1"],
+            ],
+            fmt="s",
+            color=tint,
+            capsize=2,
+            label=f"{mode} + k real",
+        )
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(mine["per_label"]))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(k) for k in ticks])
+    ax.set_xlabel("real training rows per label (k)")
+    ax.set_ylabel("test Macro-F1")
+    ax.set_title(f"{task}: synthetic data in real labels ({model})", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -20,8 +20,9 @@ from llmsynth_core.results import (
 )
 from llmsynth_core.run_layout import RunLayout
 from llmsynth_core.schemas import METRICS
-from llmsynth_core.size_matching import LabelSizes, SizePolicy, imbalance
+from llmsynth_core.size_matching import REAL, LabelSizes, SizePolicy, imbalance
 from llmsynth_core.subjectivity import AUTHOR_LEVELS, SPEARMAN_TEXT, too_few_tasks
+from llmsynth_core.worth import without_curve
 
 SECTIONS = (
     "Results on the real test split",
@@ -33,6 +34,8 @@ SECTIONS = (
     "Per-class scores and every training run",
     "Provenance",
 )
+# Only in runs that trained a real learning curve (training.real_curve); after the results.
+WORTH = "What the synthetic data is worth in real labels"
 # results.md: the sections that need no figure, rendered by the same functions as report.md.
 TEXT_SECTIONS = tuple(title for title in SECTIONS if title != "Training curves")
 
@@ -53,6 +56,8 @@ class RunData:
     runs: pd.DataFrame | None = None
     size_matching: dict[str, Any] | None = None
     per_class: pd.DataFrame | None = None
+    real_equivalent: pd.DataFrame | None = None
+    real_curve: pd.DataFrame | None = None
 
 
 @dataclass
@@ -84,9 +89,12 @@ def _figure(key: str) -> Block:
 
 
 def build_sections(run: RunData, figures: dict[str, bytes]) -> list[Section]:
-    """The report's sections in SECTIONS order; a missing part says so instead of vanishing."""
+    """The report's sections in SECTIONS order, WORTH after the results where the run trained
+    a real learning curve; a missing part says so instead of vanishing."""
+    worth = _worth(run, figures)
     return [
         _results(run),
+        *([worth] if worth else []),
         _subjectivity(run),
         _diversity(run, figures),
         _agreement(run, figures),
@@ -99,7 +107,8 @@ def build_sections(run: RunData, figures: dict[str, bytes]) -> list[Section]:
 
 def results_markdown(run: RunData) -> str:
     """results.md: the report's TEXT_SECTIONS, without figures."""
-    sections = [section for section in build_sections(run, {}) if section.title in TEXT_SECTIONS]
+    texts = (*TEXT_SECTIONS, WORTH)
+    sections = [section for section in build_sections(run, {}) if section.title in texts]
     return render_markdown(f"llmsynth results: {run.name}", sections, {})
 
 
@@ -191,11 +200,91 @@ def _sizes(run: RunData) -> list[Block]:
             if note:
                 who = f"the {source} data" if policy == "none" else "every source"
                 blocks.append(_text(f"{task}: {who} trains on imbalanced classes ({note})."))
-    counts = pd.DataFrame() if run.runs is None else train_counts_table(run.runs)
+    counts = pd.DataFrame() if run.runs is None else train_counts_table(without_curve(run.runs))
     if not counts.empty:
         blocks.append(_text("Training rows per label and source (before the validation carve):"))
         blocks.append(_table(counts))
     return blocks
+
+
+WORTH_TEXT = (
+    "Real-equivalent size: the real training rows per label at which classifiers trained on "
+    "real data (the learning curve of training.real_curve, mean over seeds, made "
+    "non-decreasing) reach the synthetic set's Macro-F1, interpolated on log(rows) between "
+    "curve points; '< k' and '> k' lie outside the curve and are not extrapolated. [95% "
+    "interval: test instances and seeds resampled, the crossing recomputed each draw.]"
+)
+MIXED_TEXT = (
+    "Macro-F1 [95% interval] at k real rows per label: real alone, and with synthetic rows "
+    "added (training.mixtures):"
+)
+
+
+def _worth(run: RunData, figures: dict[str, bytes]) -> Section | None:
+    """The real-equivalent table, the curves beside the mixtures and a figure per task; None
+    for a run without a real learning curve."""
+    table = run.real_equivalent
+    if table is None or table.empty:
+        return None
+    section = Section(WORTH, [_text(WORTH_TEXT), _table(worth_table(table))])
+    mixed = mixed_table(run.real_curve)
+    if not mixed.empty:
+        section.blocks += [_text(MIXED_TEXT), _table(mixed)]
+    section.blocks += [_figure(key) for key in figures if key.startswith("worth-")]
+    return section
+
+
+def worth_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Task, (model where several), source, real-equivalent rows per label with interval,
+    and the synthetic set it came from: its rows per label and Macro-F1."""
+    ordered = table.sort_values(["subjectivity", "task"], kind="stable")
+    frame = pd.DataFrame(
+        {
+            "task": ordered["task"],
+            "model": ordered["model"],
+            "source": ordered["source"],
+            "real rows per label [95% CI]": ordered["text"],
+            "synthetic rows per label": [f"{n:.0f}" for n in ordered["synthetic_per_label"]],
+            "synthetic Macro-F1": ordered["synthetic_macro_f1"],
+        }
+    )
+    if frame["model"].nunique() == 1:
+        frame = frame.drop(columns="model")
+    return frame.reset_index(drop=True)
+
+
+def mixed_table(curve: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per mixture point: task, k, the mixture, its Macro-F1 [low, high] and the real
+    curve's at the same k (n/a where the curve has no such k); empty without mixtures."""
+    if curve is None or curve.empty or not (curve["curve"] == "mixed").any():
+        return pd.DataFrame()
+    cells = curve.assign(
+        cell=[
+            f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+            for m, lo, hi in zip(
+                curve["macro_f1"], curve["macro_f1_low"], curve["macro_f1_high"], strict=True
+            )
+        ]
+    )
+    keys = ["task", "model", "per_label"]
+    real = cells[cells["curve"] == REAL].set_index(keys)["cell"]
+    mixed = cells[cells["curve"] == "mixed"].sort_values(["subjectivity", *keys], kind="stable")
+    frame = pd.DataFrame(
+        {
+            "task": mixed["task"],
+            "model": mixed["model"],
+            "k": mixed["per_label"],
+            "real alone": [
+                real.get(key, "n/a")
+                for key in zip(mixed["task"], mixed["model"], mixed["per_label"], strict=True)
+            ],
+            "mixture": mixed["source"],
+            "synthetic + k real": mixed["cell"],
+        }
+    )
+    if frame["model"].nunique() == 1:
+        frame = frame.drop(columns="model")
+    return frame.reset_index(drop=True)
 
 
 def _subjectivity(run: RunData) -> Section:

@@ -92,9 +92,9 @@ def gap_table(
         if real.empty:
             continue
         where = f"{task}/{model}"
-        truth, real_preds = _grid(real, f"{where}/real")
+        truth, real_preds = prediction_grid(real, f"{where}/real")
         for source, part in group[group["source"] != "real"].groupby("source", sort=False):
-            synth_truth, synth_preds = _grid(part, f"{where}/{source}")
+            synth_truth, synth_preds = prediction_grid(part, f"{where}/{source}")
             seeds = (sorted(set(real["seed"])), sorted(set(part["seed"])))
             if seeds[0] != seeds[1] or not np.array_equal(truth, synth_truth):
                 raise ValueError(
@@ -109,7 +109,7 @@ def gap_table(
     return pd.DataFrame(rows, columns=["task", "model", "source", *GAP_COLUMNS])
 
 
-def _grid(predictions: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarray]:
+def prediction_grid(predictions: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Truth by test row, and predictions as (seeds, replicates, rows), rows in order."""
     ordered = predictions.sort_values([*UNIT_KEYS, "row"])
     n_seeds, n_replicates = ordered["seed"].nunique(), ordered["replicate"].nunique()

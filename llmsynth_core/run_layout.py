@@ -11,7 +11,14 @@ from typing import Literal
 
 import pyarrow as pa
 
-from llmsynth_core.schemas import CURVES, DIVERSITY, GENERATIONS, METRICS
+from llmsynth_core.schemas import (
+    CURVES,
+    DIVERSITY,
+    GENERATIONS,
+    METRICS,
+    REAL_CURVE,
+    REAL_EQUIVALENT,
+)
 
 FileKind = Literal["parquet", "json", "text"]
 
@@ -135,6 +142,14 @@ class RunLayout:
     )
     AGREEMENT_FITS = RunFile(
         "agreement_fits.parquet", "linear fit and Spearman's rho per sweep", AGREEMENT_FITS_SCHEMA
+    )
+    REAL_CURVE = RunFile(
+        "real_curve.parquet", "Macro-F1 by real rows per label, alone and mixed", REAL_CURVE
+    )
+    REAL_EQUIVALENT = RunFile(
+        "real_equivalent.parquet",
+        "real rows per label each synthetic set is worth",
+        REAL_EQUIVALENT,
     )
     SUBJECTIVITY = RunFile("subjectivity.json", "task subjectivity against the gap")
     SIZE_MATCHING = RunFile("size_matching.json", "training rows per label and source")

@@ -138,6 +138,51 @@ ANNOTATIONS = pa.schema(
     ]
 )
 
+# worth.real_equivalents: per task, model and synthetic source, the real rows per label that
+# reach its Macro-F1 on the real learning curve; an estimate or interval end outside the curve
+# is null, with 'below' or 'above' in its censored column and the curve's bound in
+# smallest/largest.
+REAL_EQUIVALENT = pa.schema(
+    [
+        ("task", pa.string()),
+        ("subjectivity", pa.int64()),
+        ("model", pa.string()),
+        ("source", pa.string()),
+        ("synthetic_per_label", pa.float64()),  # mean training rows per label of the source
+        ("synthetic_macro_f1", pa.float64()),
+        ("real_equivalent", pa.float64()),
+        ("low", pa.float64()),
+        ("high", pa.float64()),
+        ("censored", pa.string()),
+        ("low_censored", pa.string()),
+        ("high_censored", pa.string()),
+        ("text", pa.string()),  # e.g. "≈ 5.7 [3.1, 9.8]", "< 2 [< 2, 2.6]"
+        ("smallest", pa.int64()),
+        ("largest", pa.int64()),
+        ("n_seeds", pa.int64()),
+    ]
+)
+
+# worth.real_equivalents: the real learning curve (curve 'real', source real@k) and the mixed
+# curve (curve 'mixed', a training.mixtures source of `mode` with per_label real rows), each
+# point's Macro-F1 over seeds with a 95% paired bootstrap interval.
+REAL_CURVE = pa.schema(
+    [
+        ("task", pa.string()),
+        ("subjectivity", pa.int64()),
+        ("model", pa.string()),
+        ("source", pa.string()),
+        ("curve", pa.string()),
+        ("mode", pa.string()),  # the mixed-in synthetic mode; null on the real curve
+        ("per_label", pa.int64()),  # real rows per label asked for (k)
+        ("n_seeds", pa.int64()),
+        ("macro_f1", pa.float64()),
+        ("macro_f1_low", pa.float64()),
+        ("macro_f1_high", pa.float64()),
+        ("isotonic_macro_f1", pa.float64()),  # the monotone fit crossings are read from
+    ]
+)
+
 SCHEMAS = {
     "snapshot": SNAPSHOT,
     "generations": GENERATIONS,

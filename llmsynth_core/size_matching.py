@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 SizePolicy = Literal["equal", "none"]
 REAL = "real"
+# Learning-curve points are named real@k: "@" appears in no mode or mixture name.
+CURVE_PREFIX = "real@"
 
 
 class LabelSizes(BaseModel):
@@ -92,6 +94,18 @@ def match_sizes(
             }
         sizes.append(LabelSizes(task=task_id, label=label, wanted=per_label, have=have, used=used))
     return sizes
+
+
+def curve_source(per_label: int) -> str:
+    """The name of a real learning-curve point (training.real_curve) in metrics rows: real@k,
+    k real rows per label."""
+    return f"{CURVE_PREFIX}{per_label}"
+
+
+def curve_size(source: str) -> int | None:
+    """k of a learning-curve point named real@k; None for every other source."""
+    head, _, size = source.partition(CURVE_PREFIX)
+    return int(size) if not head and size.isdigit() else None
 
 
 def synthetic_set(mode: str, replicate: int) -> str:

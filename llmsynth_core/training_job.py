@@ -1,9 +1,9 @@
 """One training run as data: the classification task, the encoder, the data source and seed,
 the stored inputs and the rows per label; its `key` is the address of what the run writes.
 
-The source is typed (real, a synthetic set or a mixture), and this module is the one place
-that decodes it: its name in metrics rows, its size-matching set, its generation artifacts,
-which stored data it reads and which of that its key depends on.
+The source is typed (real, a point of the real learning curve, a synthetic set or a mixture),
+and this module is the one place that decodes it: its name in metrics rows, its rows per label,
+its generation artifacts, which stored data it reads and which of that its key depends on.
 """
 
 from __future__ import annotations
@@ -18,13 +18,20 @@ from llmsynth_core.config import EvaluationConfig, ExperimentConfig, Mixture, Mo
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.refs import ArtifactRef, DataSnapshot
 from llmsynth_core.schemas import CURVES, METRICS, PREDICTIONS
-from llmsynth_core.size_matching import REAL, LabelSizes, matched_counts, synthetic_set
+from llmsynth_core.size_matching import (
+    REAL,
+    LabelSizes,
+    curve_source,
+    matched_counts,
+    synthetic_set,
+)
 from llmsynth_core.taskspec import TaskSpec
 from llmsynth_core.training_data import accepted_rows, mixture_rows, real_rows, synthetic_rows
 
-# Training settings that change no single model: which seeds and mixtures run, whether models
-# are saved, and the size policy (it acts only through a job's counts).
-UNKEYED_TRAINING = frozenset({"seeds", "mixtures", "save_models", "size_matching"})
+# Training settings that change no single model: which seeds, mixtures and learning-curve points
+# run, whether models are saved, and the size policy (the policy and the curve act only through
+# a job's counts).
+UNKEYED_TRAINING = frozenset({"seeds", "mixtures", "real_curve", "save_models", "size_matching"})
 
 # A task's generation artifacts by (task, mode, replicate), as the generate flow returns them.
 Generations = Mapping[tuple[str, str, int], Sequence[ArtifactRef]]
@@ -66,9 +73,58 @@ class RealSource(_Frozen):
     def origin(self, generator: str) -> str:
         return "a stratified sample of the real training split"
 
+    def counts(self, sizes: Sequence[LabelSizes]) -> dict[str, int]:
+        """The rows per label size matching gave the real set."""
+        return matched_counts(sizes, self.size_set)
+
+    def wanted(self, per_label: int) -> int:
+        """Rows per label the job wants: generation.per_label."""
+        return per_label
+
     def draw(self, job: TrainingJob, real: RealSplit, generated: GeneratedFrames) -> pd.DataFrame:
         """counts[label] real rows per label; no counts: per_label of each."""
         counts = job.counts or dict.fromkeys(job.task.label_names, job.per_label)
+        return real_rows(real(), counts, job.seed)
+
+
+class CurveSource(_Frozen):
+    """A point of the real learning curve (training.real_curve): a seeded, stratified sample of
+    per_label real rows per label, fewer where the split has fewer; not size-matched."""
+
+    kind: Literal["real_curve"] = "real_curve"
+    per_label: int = Field(ge=1, description="Real rows per label (one training.real_curve k).")
+    replicate: Literal[0] = 0
+
+    @property
+    def name(self) -> str:
+        return curve_source(self.per_label)
+
+    @property
+    def mixture(self) -> None:
+        return None
+
+    @property
+    def saw_train_split(self) -> bool:
+        return True
+
+    def generation_refs(self, generations: Generations, task: str) -> list[ArtifactRef]:
+        return []
+
+    def origin(self, generator: str) -> str:
+        return f"a stratified sample of {self.per_label} real training rows per label"
+
+    def counts(self, sizes: Sequence[LabelSizes]) -> dict[str, int]:
+        """per_label rows of each label, capped at the rows the real split has of it."""
+        return {size.label: min(self.per_label, size.have[REAL]) for size in sizes}
+
+    def wanted(self, per_label: int) -> int:
+        """Its own per_label: generation.per_label changes no curve model."""
+        return self.per_label
+
+    def draw(self, job: TrainingJob, real: RealSplit, generated: GeneratedFrames) -> pd.DataFrame:
+        """counts[label] real rows per label, seeded like the real source; no counts: per_label
+        of each (fewer where the split has fewer)."""
+        counts = job.counts or dict.fromkeys(job.task.label_names, self.per_label)
         return real_rows(real(), counts, job.seed)
 
 
@@ -101,6 +157,13 @@ class SyntheticSource(_Frozen):
 
     def origin(self, generator: str) -> str:
         return f"LLM-generated rows from {generator}"
+
+    def counts(self, sizes: Sequence[LabelSizes]) -> dict[str, int]:
+        """The rows per label size matching gave this synthetic set."""
+        return matched_counts(sizes, self.size_set)
+
+    def wanted(self, per_label: int) -> int:
+        return per_label
 
     def accepted(self, job: TrainingJob, generated: GeneratedFrames) -> pd.DataFrame:
         return accepted_rows(generated(), f"{job.task.id}/{self.mode}")
@@ -140,6 +203,13 @@ class MixedSource(_Frozen):
     def origin(self, generator: str) -> str:
         return self.synthetic.origin(generator)
 
+    def counts(self, sizes: Sequence[LabelSizes]) -> dict[str, int]:
+        """The synthetic part follows its set's matched rows per label."""
+        return matched_counts(sizes, self.size_set)
+
+    def wanted(self, per_label: int) -> int:
+        return per_label
+
     def draw(self, job: TrainingJob, real: RealSplit, generated: GeneratedFrames) -> pd.DataFrame:
         """mixture.real_per_label real rows per label plus the synthetic part (see
         `mixture_rows`), which counts[label] also caps."""
@@ -148,15 +218,18 @@ class MixedSource(_Frozen):
         return mixture_rows(real(), synthetic, self.mixture, labels, job.seed, job.counts)
 
 
-Source = Annotated[RealSource | SyntheticSource | MixedSource, Field(discriminator="kind")]
+Source = Annotated[
+    RealSource | CurveSource | SyntheticSource | MixedSource, Field(discriminator="kind")
+]
 
 
 def training_sources(config: ExperimentConfig) -> list[Source]:
-    """Every source a model trains on: real once, then each mode and each mixture once per
-    synthetic set (generation.replicates)."""
+    """Every source a model trains on: real once, each point of the real learning curve once,
+    then each mode and each mixture once per synthetic set (generation.replicates)."""
     replicates = range(config.generation.replicates)
     return [
         RealSource(),
+        *(CurveSource(per_label=k) for k in config.training.real_curve),
         *(
             SyntheticSource(mode=m, replicate=r)
             for m in config.generation.modes
@@ -203,7 +276,11 @@ class TrainingJob(_Frozen):
     snapshot: DataSnapshot = Field(
         description="The task's data snapshot refs (train split, evaluation subsample)."
     )
-    per_label: int = Field(ge=1, description="Rows per label wanted (generation.per_label).")
+    per_label: int = Field(
+        ge=1,
+        description="Rows per label wanted (generation.per_label; a learning-curve point: its "
+        "own k).",
+    )
     counts: dict[str, int] | None = Field(
         default=None,
         description="Rows per label to train on (a mixture: its synthetic part), as size "
@@ -220,7 +297,7 @@ class TrainingJob(_Frozen):
                 f"snapshot is of task {self.snapshot.task!r}, not {self.task.id!r}; pass the "
                 "job its own task's snapshot"
             )
-        if isinstance(self.source, RealSource) and self.generations:
+        if isinstance(self.source, RealSource | CurveSource) and self.generations:
             raise ValueError(
                 "a real-data job reads no generation artifacts; pass generations=[] (its key "
                 "must not change with the generator)"
@@ -282,7 +359,8 @@ def plan_jobs(
     sizes: Mapping[str, Sequence[LabelSizes]],
 ) -> list[TrainingJob]:
     """One job per (task, encoder, source, synthetic set, seed), at the rows per label that
-    size matching (`sizes`, by task) gave the source's set."""
+    size matching (`sizes`, by task) gave the source's set; a learning-curve point at its own
+    k per label, capped by the real rows."""
     provenance = Provenance.of(config)
     return [
         TrainingJob(
@@ -292,8 +370,8 @@ def plan_jobs(
             seed=seed,
             generations=source.generation_refs(generations, spec.id),
             snapshot=snapshots[spec.id],
-            per_label=config.generation.per_label,
-            counts=matched_counts(sizes[spec.id], source.size_set),
+            per_label=source.wanted(config.generation.per_label),
+            counts=source.counts(sizes[spec.id]),
             provenance=provenance,
         )
         for spec in specs

@@ -39,9 +39,24 @@ def _scores(confusions: FloatArray, n_classes: int) -> tuple[FloatArray, FloatAr
     return f1.mean(axis=-1), accuracy
 
 
-def _resample_weights(rng: np.random.Generator, n: int, draws: int) -> FloatArray:
+def resample_weights(rng: np.random.Generator, n: int, draws: int) -> FloatArray:
     """Bootstrap resamples of n test instances as instance counts, one row per draw."""
     return rng.multinomial(n, np.full(n, 1.0 / n), size=draws).astype(np.float64)
+
+
+def macro_f1_draws(
+    truth: IntArray, predictions: IntArray, n_classes: int, weights: FloatArray
+) -> FloatArray:
+    """Macro-F1 of one prediction vector on the whole test set (entry 0) and on each resample
+    of `resample_weights` (entries 1..), from confusion counts weighted by the resample."""
+    n = truth.size
+    indicator = sparse.csr_matrix(
+        (np.ones(n), (np.arange(n), truth * n_classes + predictions)),
+        shape=(n, n_classes * n_classes),
+    )
+    counts = np.asarray((sparse.csr_matrix(weights) @ indicator).todense())
+    full = np.asarray(indicator.sum(axis=0)).ravel()[None, :]
+    return _scores(np.vstack([full, counts]), n_classes)[0]
 
 
 def seed_intervals(
@@ -64,7 +79,7 @@ def seed_intervals(
     cells = n_classes * n_classes
     # A test resample is a vector of instance counts; its confusion matrix for seed s is that
     # vector times a sparse instance -> confusion-cell indicator matrix.
-    weights = _resample_weights(rng, n, draws)
+    weights = resample_weights(rng, n, draws)
     indicators = [
         sparse.csr_matrix((np.ones(n), (np.arange(n), true * n_classes + p)), shape=(n, cells))
         for p in preds
@@ -167,19 +182,10 @@ def paired_gap(
         raise ValueError("every prediction vector must cover the same test instances as truth")
     n_seeds, n_replicates = synth_preds.shape[:2]
     rng = np.random.default_rng(seed)
-    weights = _resample_weights(rng, true.size, draws)
-    resampled = sparse.csr_matrix(weights)
+    weights = resample_weights(rng, true.size, draws)
 
     def boot_f1(preds: IntArray) -> FloatArray:
-        """Macro-F1 of one prediction vector in every draw, and on the whole test set."""
-        cells = n_classes * n_classes
-        indicator = sparse.csr_matrix(
-            (np.ones(true.size), (np.arange(true.size), true * n_classes + preds)),
-            shape=(true.size, cells),
-        )
-        counts = np.asarray((resampled @ indicator).todense())
-        full = np.asarray(indicator.sum(axis=0)).ravel()[None, :]
-        return _scores(np.vstack([full, counts]), n_classes)[0]
+        return macro_f1_draws(true, preds, n_classes, weights)
 
     real_f1 = np.stack([boot_f1(p) for p in real_preds])  # (seeds, 1 + draws)
     synth_f1 = np.stack([np.stack([boot_f1(p) for p in by_seed]) for by_seed in synth_preds])

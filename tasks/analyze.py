@@ -109,6 +109,10 @@ def _publish(name: str, run: RunDir, tables: RunTables, report_md: Path, report_
             tables.frames.get(RunLayout.AGREEMENT_FITS),
             "Accuracy vs annotator agreement: linear fit (slope, R^2) and Spearman rho",
         ),
+        "llmsynth-real-equivalent": (
+            tables.frames.get(RunLayout.REAL_EQUIVALENT),
+            "Real training rows per label that reach each synthetic set's Macro-F1",
+        ),
     }
     for key, (frame, description) in published.items():
         if frame is not None:

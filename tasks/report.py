@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmsynth_core.errors import LlmsynthError
-from llmsynth_core.figures import agreement_plot, curves_plot, grouped_bars
+from llmsynth_core.figures import agreement_plot, curves_plot, grouped_bars, worth_plot
 from llmsynth_core.report import (
     RunData,
     build_sections,
@@ -14,6 +14,7 @@ from llmsynth_core.report import (
     results_markdown,
 )
 from llmsynth_core.run_layout import RunLayout
+from llmsynth_core.worth import without_curve
 from tasks.run_dir import RunDir
 
 
@@ -38,6 +39,8 @@ def load_run(run: RunDir) -> RunData:
         runs=run.optional_frame(RunLayout.RUNS),
         size_matching=run.optional_json(RunLayout.SIZE_MATCHING),
         per_class=run.optional_frame(RunLayout.PER_CLASS),
+        real_equivalent=run.optional_frame(RunLayout.REAL_EQUIVALENT),
+        real_curve=run.optional_frame(RunLayout.REAL_CURVE),
     )
 
 
@@ -59,9 +62,13 @@ def make_figures(run: RunData) -> dict[str, bytes]:
         for task in sorted(set(run.agreement_sweeps["task"])):
             key = f"agreement-{task}"
             figures[key] = agreement_plot(run.agreement_sweeps, run.agreement_fits, task)
-    if run.curves is not None and not run.curves.empty:
-        for task in sorted(set(run.curves["task"])):
-            figures[f"curves-{task}"] = curves_plot(run.curves, task)
+    curves = None if run.curves is None else without_curve(run.curves)
+    if curves is not None and not curves.empty:
+        for task in sorted(set(curves["task"])):
+            figures[f"curves-{task}"] = curves_plot(curves, task)
+    if run.real_equivalent is not None and run.real_curve is not None:
+        for task in sorted(set(run.real_equivalent["task"])):
+            figures[f"worth-{task}"] = worth_plot(run.real_curve, run.real_equivalent, task)
     return figures
 
 

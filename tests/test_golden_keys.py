@@ -11,6 +11,7 @@ from llmsynth_core.config import ExperimentConfig, Mixture
 from llmsynth_core.registry import load_registry
 from llmsynth_core.snapshot import snapshot_key
 from llmsynth_core.training_job import (
+    CurveSource,
     Provenance,
     Source,
     SyntheticSource,
@@ -65,9 +66,9 @@ def _metrics_key(source: Source, seed: int, counts: dict[str, int] | None) -> st
         encoder=ENCODER,
         source=source,
         seed=seed,
-        generations=[] if source.name == "real" else GENERATIONS,
+        generations=[] if source.kind in ("real", "real_curve") else GENERATIONS,
         snapshot=SNAPSHOT,
-        per_label=CONFIG.generation.per_label,
+        per_label=source.wanted(CONFIG.generation.per_label),
         counts=counts,
         provenance=Provenance.of(CONFIG),
     )
@@ -94,6 +95,7 @@ def keys() -> dict[str, str]:
     out["metrics/zero_shot/replicate1/uncounted"] = _metrics_key(
         SyntheticSource(mode="zero_shot", replicate=1), 43, None
     )
+    out["metrics/real@2"] = _metrics_key(CurveSource(per_label=2), 42, {"irony": 2, "non_irony": 2})
     out["annotation"] = annotation_key(
         SPEC, SNAPSHOT.test.sha256, CONFIG.panel_llm, 3, [0, 4, 9], ["a b", "c d", "e f"]
     )
@@ -116,6 +118,8 @@ GOLDEN: dict[str, str] = {
     "metrics/few_shot": "0969ec4caf6c2fbb",
     "metrics/few_shot+real2xall": "e6f44242686fa43b",
     "metrics/zero_shot/replicate1/uncounted": "7adba8d7027e0421",
+    # Added with training.real_curve (issue 12); every key above stayed put.
+    "metrics/real@2": "5c87173b4ef28183",
     "annotation": "b5ed8fc20c7c5e81",
     "diversity": "fc07ebcd257017f2",
 }

@@ -28,11 +28,12 @@ AGREEMENT = {"a": [0.5, 0.5, 0.75, 0.75, 1.0, 1.0], "b": [None] * 6}
 PREDS = {"real": [0, 1, 0, 1, 0, 0], "zero_shot": [0, 0, 0, 1, 1, 1]}
 
 
-def _inputs(tasks: dict[str, int]) -> RunInputs:
-    """One seed of real and zero_shot per task (name: subjectivity level), 6 test rows."""
+def _inputs(tasks: dict[str, int], preds: dict[str, list[int]] = PREDS) -> RunInputs:
+    """One seed of each source (default: real and zero_shot) per task (name: subjectivity
+    level), 6 test rows."""
     runs, predictions, curves = [], [], []
     for task, level in tasks.items():
-        for source, pred in PREDS.items():
+        for source, pred in preds.items():
             key = {"task": task, "model": "m", "source": source, "seed": 1, "replicate": 0}
             scores = classification_metrics(TRUTH, pred, len(LABELS))
             runs.append(
@@ -140,6 +141,31 @@ def test_every_table_fits_its_declared_run_file_schema() -> None:
     }
     note = tables.records[RunLayout.SUBJECTIVITY]["note"]
     assert note == "The subjectivity fit needs at least 4 tasks; this run has 2."
+
+
+def test_learning_curve_points_enter_only_their_own_tables() -> None:
+    # real@1 is worse and real@2 better than zero_shot: its real-equivalent lies between.
+    preds = {**PREDS, "real@1": [1, 1, 1, 1, 0, 0], "real@2": [0, 1, 0, 1, 0, 1]}
+    tasks = {"a": 1, "b": 2, "c": 3, "d": 4}
+    config = _config(min_instances_per_threshold=1)
+    training = config.training.model_copy(update={"real_curve": [1, 2]})
+    config = config.model_copy(update={"training": training})
+    tables = analyse_run(config, _inputs(tasks, preds))
+    study = {"real", "zero_shot"}
+    for file in (RunLayout.RESULTS, RunLayout.PER_CLASS, RunLayout.CONFUSION):
+        assert set(tables.frames[file]["source"]) == study, file.name
+    for file in (RunLayout.AGREEMENT_SWEEPS, RunLayout.AGREEMENT_FITS):
+        assert set(tables.frames[file]["source"]) == study, file.name
+    subjectivity = tables.records[RunLayout.SUBJECTIVITY]
+    assert set(subjectivity["gaps"]) == set(subjectivity["spearman"]) == {"zero_shot"}
+    # Every training run is still on record.
+    assert set(tables.frames[RunLayout.RUNS]["source"]) == study | {"real@1", "real@2"}
+    worth = tables.frames[RunLayout.REAL_EQUIVALENT]
+    assert to_table(worth, RunLayout.REAL_EQUIVALENT.schema, "w").num_rows == 4  # type: ignore[arg-type]
+    assert set(worth["source"]) == {"zero_shot"}
+    assert worth["real_equivalent"].between(1, 2).all()
+    curve = tables.frames[RunLayout.REAL_CURVE]
+    assert sorted(set(curve["source"])) == ["real@1", "real@2"]
 
 
 def _replace(inputs: RunInputs, **changes: object) -> RunInputs:

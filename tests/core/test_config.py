@@ -159,6 +159,7 @@ def test_semantic_hash_ignores_runtime_and_description(quick_raw: dict[str, Any]
         ("training", "seeds", [7]),
         ("training", "validation_fraction", 0.2),
         ("training", "mixtures", [{"mode": "few_shot", "real_per_label": 5}]),
+        ("training", "real_curve", [2, 4]),
         ("evaluation", "max_test_examples", 801),
     ],
 )
@@ -174,6 +175,26 @@ def test_semantic_hash_changes_with_semantic_settings(
     assert parse_experiment(copy.deepcopy(changed_raw), "x").semantic_hash() == (
         changed.semantic_hash()
     )
+
+
+@pytest.mark.parametrize(
+    ("curve", "fix"), [([4, 2], "[2, 4]"), ([2, 2, 8], "[2, 8]"), ([0, 3], "[3]")]
+)
+def test_a_real_curve_must_ascend_from_one_and_the_error_says_how(
+    curve: list[int], fix: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_experiment(
+            {"name": "t", "tasks": ["ag_news"], "training": {"real_curve": curve}}, "x"
+        )
+    message = str(info.value)
+    assert "training.real_curve" in message and f"write it as {fix}" in message
+
+
+def test_no_real_curve_dumps_as_before_the_field_existed() -> None:
+    # The config hash (run directory names, manifests) of a config without a curve stays put.
+    assert "real_curve" not in TrainingConfig().model_dump()
+    assert TrainingConfig(real_curve=[2]).model_dump()["real_curve"] == [2]
 
 
 def test_configs_are_frozen() -> None:

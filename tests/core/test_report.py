@@ -268,3 +268,106 @@ def test_the_agreement_section_says_which_thresholds_are_not_fitted() -> None:
     run = RunData("a", RESULTS, agreement_sweeps=sweeps, agreement_fits=fits, summary=summary)
     markdown = render_markdown("r", build_sections(run, {}), {})
     assert "thresholds with fewer than 7 instances are not fitted." in markdown
+
+
+def _worth_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A real curve at k = 1, 2, 4, 8 with a few_shot mixture at k = 2 and 16 (the curve has no
+    16), and the real-equivalent rows of both modes, one censored."""
+    curve = pd.DataFrame(
+        [
+            {
+                "task": "t",
+                "subjectivity": 1,
+                "model": "m",
+                "source": f"real@{k}",
+                "curve": "real",
+                "mode": None,
+                "per_label": k,
+                "n_seeds": 3,
+                "macro_f1": f1,
+                "macro_f1_low": f1 - 0.05,
+                "macro_f1_high": f1 + 0.05,
+                "isotonic_macro_f1": f1,
+            }
+            for k, f1 in ((1, 0.5), (2, 0.6), (4, 0.7), (8, 0.8))
+        ]
+        + [
+            {
+                "task": "t",
+                "subjectivity": 1,
+                "model": "m",
+                "source": f"few_shot+real{k}xall",
+                "curve": "mixed",
+                "mode": "few_shot",
+                "per_label": k,
+                "n_seeds": 3,
+                "macro_f1": 0.75,
+                "macro_f1_low": 0.7,
+                "macro_f1_high": 0.8,
+                "isotonic_macro_f1": None,
+            }
+            for k in (2, 16)
+        ]
+    )
+    base = {"task": "t", "subjectivity": 1, "model": "m", "smallest": 1, "largest": 8}
+    equivalents = pd.DataFrame(
+        [
+            {
+                **base,
+                "source": "zero_shot",
+                "synthetic_per_label": 24.0,
+                "synthetic_macro_f1": 0.65,
+                "real_equivalent": 2.83,
+                "low": 2.1,
+                "high": 3.9,
+                "censored": None,
+                "low_censored": None,
+                "high_censored": None,
+                "text": "≈ 2.8 [2.1, 3.9]",
+                "n_seeds": 3,
+            },
+            {
+                **base,
+                "source": "few_shot",
+                "synthetic_per_label": 24.0,
+                "synthetic_macro_f1": 0.85,
+                "real_equivalent": None,
+                "low": 6.0,
+                "high": None,
+                "censored": "above",
+                "low_censored": None,
+                "high_censored": "above",
+                "text": "> 8 [6, > 8]",
+                "n_seeds": 3,
+            },
+        ]
+    )
+    return equivalents, curve
+
+
+def test_the_worth_section_follows_the_results_only_where_a_curve_was_trained() -> None:
+    from llmsynth_core.report import WORTH
+
+    assert WORTH not in [s.title for s in build_sections(RunData("r", RESULTS), {})]
+    equivalents, curve = _worth_tables()
+    run = RunData("r", RESULTS, real_equivalent=equivalents, real_curve=curve)
+    sections = build_sections(run, {"worth-t": b"png"})
+    assert [s.title for s in sections][:2] == [SECTIONS[0], WORTH]
+    markdown = render_markdown("r", sections, {"worth-t": "report-files/worth-t.png"})
+    worth = _section_texts(markdown)[WORTH]
+    assert "| t | zero_shot | ≈ 2.8 [2.1, 3.9] | 24 | 0.650 |" in worth
+    assert "| t | few_shot | > 8 [6, > 8] | 24 | 0.850 |" in worth
+    # The mixed points beside the real curve at the same k; none at k = 16.
+    assert "| t | 2 | 0.600 [0.550, 0.650] | few_shot+real2xall | 0.750 [0.700, 0.800] |" in worth
+    assert "| t | 16 | n/a | few_shot+real16xall |" in worth
+    assert "![worth-t](report-files/worth-t.png)" in markdown
+    # results.md holds the same section, without the figure.
+    assert _section_texts(results_markdown(run))[WORTH].strip() == worth.strip()
+
+
+def test_the_worth_figure_is_a_small_png() -> None:
+    from llmsynth_core.figures import worth_plot
+
+    equivalents, curve = _worth_tables()
+    png = worth_plot(curve, equivalents, "t")
+    assert png.startswith(b"\x89PNG") and len(png) < 120_000

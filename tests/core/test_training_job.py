@@ -14,6 +14,7 @@ from llmsynth_core.refs import ArtifactRef, DataSnapshot
 from llmsynth_core.registry import load_registry
 from llmsynth_core.size_matching import match_sizes, synthetic_set
 from llmsynth_core.training_job import (
+    CurveSource,
     MixedSource,
     Provenance,
     RealSource,
@@ -240,3 +241,60 @@ def test_plan_jobs_trains_every_source_set_and_seed_at_its_matched_counts() -> N
     assert by_set[("few_shot", 1)].counts == {"irony": 9, "non_irony": 3}
     assert by_set[("few_shot", 1)].generations == _refs("1")
     assert {j.provenance for j in jobs} == {Provenance.of(config)}
+
+
+def test_a_curve_point_draws_k_real_rows_per_label_capped_by_the_split() -> None:
+    config = _config(training={"real_curve": [2, 4, 16]})
+    sizes = match_sizes(
+        "tweet_irony",
+        SPEC.label_names,
+        {"irony": 10, "non_irony": 3},
+        {"zero_shot": FILLED, "few_shot": FILLED},
+        24,
+        "equal",
+    )
+    jobs = plan_jobs([SPEC], config, {}, {"tweet_irony": SNAPSHOT}, {"tweet_irony": sizes})
+    curve = {j.source.name: j for j in jobs if isinstance(j.source, CurveSource) and j.seed == 42}
+    assert len([j for j in jobs if isinstance(j.source, CurveSource)]) == 3 * 3  # k x seeds
+    assert list(curve) == ["real@2", "real@4", "real@16"]
+    # Not size-matched: k per label, or what the split has of that label.
+    assert curve["real@2"].counts == {"irony": 2, "non_irony": 2}
+    assert curve["real@16"].counts == {"irony": 10, "non_irony": 3}
+    assert {(j.generations == [], j.per_label) for j in curve.values()} == {
+        (True, 2),
+        (True, 4),
+        (True, 16),
+    }
+    split = pd.concat([_rows("irony", 10, "real"), _rows("non_irony", 3, "real")])
+    rows = curve["real@16"].training_rows(lambda: split, lambda: [])
+    assert rows["label"].value_counts().to_dict() == {"irony": 10, "non_irony": 3}
+    two = curve["real@2"].training_rows(lambda: REAL_SPLIT, lambda: [])
+    assert two["label"].value_counts().to_dict() == {"irony": 2, "non_irony": 2}
+    # Seeded like the real source: the same seed draws the same rows.
+    real = _job(RealSource(), [], curve["real@2"].counts, config)
+    pd.testing.assert_frame_equal(two, real.training_rows(lambda: REAL_SPLIT, lambda: []))
+
+
+def test_curve_points_are_keyed_by_their_counts_not_the_generator_or_per_label() -> None:
+    def key(k: int, counts: dict[str, int], config: ExperimentConfig) -> str:
+        job = _job(CurveSource(per_label=k), [], counts, config)
+        job = job.model_copy(update={"per_label": k})  # as plan_jobs sets it
+        return _key(job, config)
+
+    base = key(4, {"irony": 4, "non_irony": 4}, _config())
+    assert key(8, {"irony": 8, "non_irony": 8}, _config()) != base
+    assert key(4, {"irony": 4, "non_irony": 3}, _config()) != base
+    assert key(4, {"irony": 4, "non_irony": 4}, _config("other-generator")) == base
+    more = _config(generation={"per_label": 99}, training={"real_curve": [4, 8]})
+    assert key(4, {"irony": 4, "non_irony": 4}, more) == base
+    # The real source of the same counts is another model, named otherwise in the metrics.
+    assert _key(_job(RealSource(), [], {"irony": 4, "non_irony": 4})) != base
+    with pytest.raises(ValidationError, match="a real-data job reads no generation artifacts"):
+        _job(CurveSource(per_label=4), _refs("b"), FILLED)
+    # A job sent to the training pool comes back as the same curve job.
+    job = _job(CurveSource(per_label=4), [], FILLED)
+    again = TrainingJob.model_validate_json(job.model_dump_json())
+    assert again == job and again.name.startswith("tweet_irony/real@4/")
+    assert _key(_job(CurveSource(per_label=4), [], FILLED, snapshot=_snapshot("d"))) != _key(
+        _job(CurveSource(per_label=4), [], FILLED)
+    )

@@ -29,7 +29,7 @@ CONFUSION = pd.DataFrame(
 
 def test_every_run_file_has_one_name_and_parquet_files_a_schema() -> None:
     files = RunLayout.files()
-    assert len({file.name for file in files}) == len(files) == 17
+    assert len({file.name for file in files}) == len(files) == 19
     assert all((file.schema is not None) == (file.kind == "parquet") for file in files)
     assert RunLayout.figure("curves-t") == "report-files/curves-t.png"
 
