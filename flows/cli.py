@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -67,17 +67,21 @@ def _data_dir(value: Path | None, required: bool = True) -> Path | None:
 def tasks_list(task_dir: TaskDirs = None) -> None:
     """List the registered tasks, most objective first."""
     registry = load_registry(task_dir or [])
-    table = Table(title=f"{len(registry)} tasks")
-    for column in ("id", "name", "subjectivity", "labels", "domain"):
-        table.add_column(column)
+    table = Table(title=f"{len(registry)} tasks", box=box.SIMPLE_HEAD, pad_edge=False)
+    # A user copies the id into a config: it is never wrapped or cut; the other columns fold.
+    table.add_column("id", no_wrap=True, min_width=max(len(spec.id) for spec in registry.values()))
+    table.add_column("name", overflow="fold")
+    table.add_column("subjectivity", no_wrap=True)
+    table.add_column("labels", overflow="fold")
+    table.add_column("domain", overflow="fold")
     for spec in sorted(registry.values(), key=lambda s: (s.subjectivity, s.id)):
         labels = ", ".join(spec.label_names)
         table.add_row(
-            spec.id,
-            spec.name,
+            Text(spec.id),
+            Text(spec.name),
             "★" * spec.subjectivity,
-            labels if len(labels) < 60 else labels[:57] + "...",
-            spec.domain,
+            Text(labels if len(labels) < 60 else labels[:57] + "..."),
+            Text(spec.domain),
         )
     console.print(table)
 
@@ -170,13 +174,17 @@ def run(
     """Run an experiment end to end: generate, train, evaluate, analyse."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.pipeline import pipeline
+    from flows.summary import print_summary
     from tasks.progress import reporter
+    from tasks.report import load_run
     from tasks.run_dir import RunDir
 
     with reporter.live(console):
         run_dir = pipeline(experiment, str(data), output_dir)
-    console.print(Markdown(RunDir(run_dir).read_text(RunLayout.RESULTS_MD)))
-    console.print(f"[bold green]done[/]: results in {run_dir}")
+    # The compact answer here; every table is in the report and results.md beside it.
+    finished = RunDir(run_dir)
+    print_summary(console, load_run(finished), finished.uri(RunLayout.REPORT_HTML))
+    console.print(f"[bold green]done[/]: results in {run_dir}", highlight=False, soft_wrap=True)
 
 
 @app.command()

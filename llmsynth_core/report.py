@@ -22,9 +22,11 @@ from llmsynth_core.run_layout import RunLayout
 from llmsynth_core.schemas import METRICS
 from llmsynth_core.size_matching import REAL, LabelSizes, SizePolicy, imbalance
 from llmsynth_core.subjectivity import AUTHOR_LEVELS, SPEARMAN_TEXT, too_few_tasks
+from llmsynth_core.verdict import TaskVerdict, task_verdicts, verdict_sentences
 from llmsynth_core.worth import without_curve
 
 SECTIONS = (
+    "Verdict",
     "Results on the real test split",
     "Task subjectivity and the performance gap",
     "Diversity and similarity to real data",
@@ -56,18 +58,21 @@ class RunData:
     runs: pd.DataFrame | None = None
     size_matching: dict[str, Any] | None = None
     per_class: pd.DataFrame | None = None
+    # What each synthetic set is worth in real rows per label, and the real and mixed curves
+    # behind it (llmsynth_core/worth.py); the verdict quotes the former's `text`.
     real_equivalent: pd.DataFrame | None = None
     real_curve: pd.DataFrame | None = None
 
 
 @dataclass
 class Block:
-    """One piece of a section: a paragraph, a table or a figure."""
+    """One piece of a section: a paragraph, a list (led by `text`), a table or a figure."""
 
-    kind: str  # "text" | "table" | "figure"
+    kind: str  # "text" | "list" | "table" | "figure"
     text: str = ""
     table: pd.DataFrame | None = None
     figure: str = ""  # key into the figures mapping
+    items: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +98,7 @@ def build_sections(run: RunData, figures: dict[str, bytes]) -> list[Section]:
     a real learning curve; a missing part says so instead of vanishing."""
     worth = _worth(run, figures)
     return [
+        _verdict(run),
         _results(run),
         *([worth] if worth else []),
         _subjectivity(run),
@@ -112,6 +118,46 @@ def results_markdown(run: RunData) -> str:
     return render_markdown(f"llmsynth results: {run.name}", sections, {})
 
 
+def run_verdicts(run: RunData) -> list[TaskVerdict]:
+    """The verdict per task from every table of the run that speaks to it."""
+    return task_verdicts(
+        run.results,
+        per_class=run.per_class,
+        agreement_sweeps=run.agreement_sweeps,
+        generation=run.generation,
+        size_matching=run.size_matching,
+        real_equivalent=run.real_equivalent,
+    )
+
+
+VERDICT_TEXT = (
+    "Per task and synthetic source: the share of the way from chance to the real-trained "
+    "model's Macro-F1 that training on synthetic data closed, (synthetic - chance) / (real - "
+    "chance) = 1 - normalised gap, with its 95% paired bootstrap interval; chance-normalised so "
+    "that a model guessing at random on a 2-class task does not read as most of the way to "
+    "real. The tables below hold every number."
+)
+
+
+def _verdict(run: RunData) -> Section:
+    section = Section(SECTIONS[0])
+    verdicts = run_verdicts(run)
+    if not verdicts:
+        section.blocks.append(
+            _text(
+                "No verdict: these results carry no paired gap between a synthetic source and "
+                "real (a run without a real baseline, or from before the paired gap)."
+            )
+        )
+        return section
+    section.blocks.append(_text(VERDICT_TEXT))
+    section.blocks += [
+        Block("list", text=f"{verdict.task}:", items=verdict_sentences(verdict))
+        for verdict in verdicts
+    ]
+    return section
+
+
 def _summary_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean (and spread when several seeds ran) per task, model and source."""
     keys = ["task", "subjectivity", "model", "source"]
@@ -123,7 +169,7 @@ def _summary_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def _results(run: RunData) -> Section:
-    section = Section(SECTIONS[0])
+    section = Section(SECTIONS[1])
     section.blocks.append(
         _text(
             "Macro-F1 and accuracy of classifiers fine-tuned on real, zero-shot and few-shot "
@@ -288,7 +334,7 @@ def mixed_table(curve: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _subjectivity(run: RunData) -> Section:
-    section = Section(SECTIONS[1])
+    section = Section(SECTIONS[2])
     info = run.subjectivity
     if not info:
         section.blocks.append(_text("Not computed for this run."))
@@ -308,7 +354,7 @@ def _subjectivity(run: RunData) -> Section:
 
 
 def _diversity(run: RunData, figures: dict[str, bytes]) -> Section:
-    section = Section(SECTIONS[2])
+    section = Section(SECTIONS[3])
     if run.diversity is None or run.diversity.empty:
         section.blocks.append(_text("Not computed for this run."))
         return section
@@ -328,7 +374,7 @@ def _diversity(run: RunData, figures: dict[str, bytes]) -> Section:
 
 
 def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
-    section = Section(SECTIONS[3])
+    section = Section(SECTIONS[4])
     if run.agreement_fits is None or run.agreement_sweeps is None or run.agreement_sweeps.empty:
         section.blocks.append(
             _text(
@@ -363,7 +409,7 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
 
 
 def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
-    section = Section(SECTIONS[4])
+    section = Section(SECTIONS[5])
     keys = [key for key in figures if key.startswith("curves")]
     if not keys:
         section.blocks.append(_text("No per-epoch curves were recorded for this run."))
@@ -379,7 +425,7 @@ def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
 
 
 def _generation(run: RunData) -> Section:
-    section = Section(SECTIONS[5])
+    section = Section(SECTIONS[6])
     info = run.generation
     if not info:
         section.blocks.append(
@@ -399,7 +445,7 @@ def _generation(run: RunData) -> Section:
 
 
 def _details(run: RunData) -> Section:
-    section = Section(SECTIONS[6])
+    section = Section(SECTIONS[7])
     if run.per_class is not None:
         section.blocks += [_text("Per-class scores, mean over seeds:"), _table(run.per_class)]
     if run.runs is not None:
@@ -412,7 +458,7 @@ def _details(run: RunData) -> Section:
 
 
 def _provenance(run: RunData) -> Section:
-    section = Section(SECTIONS[7])
+    section = Section(SECTIONS[8])
     summary = run.summary or {}
     config = summary.get("config", {})
     llm, training = config.get("llm", {}), config.get("training", {})
@@ -456,6 +502,8 @@ def render_markdown(title: str, sections: list[Section], figure_files: dict[str,
         for block in section.blocks:
             if block.kind == "text":
                 parts.append(block.text)
+            elif block.kind == "list":
+                parts.append("\n".join([block.text, "", *(f"- {item}" for item in block.items)]))
             elif block.kind == "table" and block.table is not None:
                 parts.append(to_markdown(block.table))
             elif block.kind == "figure":
@@ -485,6 +533,9 @@ def render_html(title: str, sections: list[Section], figures: dict[str, bytes]) 
         for block in section.blocks:
             if block.kind == "text":
                 parts.append(f"<p>{html.escape(block.text)}</p>")
+            elif block.kind == "list":
+                items = "".join(f"<li>{html.escape(item)}</li>" for item in block.items)
+                parts.append(f"<p>{html.escape(block.text)}</p><ul>{items}</ul>")
             elif block.kind == "table" and block.table is not None:
                 parts.append(block.table.to_html(index=False, float_format=lambda v: f"{v:.3f}"))
             elif block.kind == "figure":

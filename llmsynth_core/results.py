@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -209,6 +210,40 @@ def gap_cells(results: pd.DataFrame, normalised: bool = False) -> pd.DataFrame:
         ]
     )
     return _by_source(cells, "cell", "first")
+
+
+SUMMARY_COLUMNS = ["task", "model", "source", "macro_f1", "macro_f1_ci", "gap", "gap_ci"]
+
+
+def summary_cells(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per task, model and source (results order) as text: Macro-F1 and its interval,
+    and for synthetic sources the paired gap to real and its interval; "" where a run has none
+    (real's gap, or results from before intervals). No spread: one seed has none to show."""
+    rows = []
+    for row in results.to_dict("records"):
+        rows.append(
+            {
+                "task": str(row["task"]),
+                "model": str(row["model"]),
+                "source": str(row["source"]),
+                "macro_f1": f"{row['macro_f1']:.3f}",
+                "macro_f1_ci": _interval(row, "macro_f1_ci_low", "macro_f1_ci_high"),
+                "gap": "" if _absent(row.get("gap_macro_f1")) else f"{row['gap_macro_f1']:.3f}",
+                "gap_ci": _interval(row, "gap_low", "gap_high"),
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _interval(row: Mapping[Hashable, object], low: str, high: str) -> str:
+    lo, hi = row.get(low), row.get(high)
+    if _absent(lo) or _absent(hi):
+        return ""
+    return f"[{lo:.3f}, {hi:.3f}]"
 
 
 def wide_table(metrics: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:

@@ -192,7 +192,7 @@ def test_results_show_each_shortfall_and_the_counts_next_to_the_verdict() -> Non
         runs=_runs(counts),
         size_matching=_sizes("equal", dict.fromkeys(counts, 598)),
     )
-    results = render_markdown("r", build_sections(run, {})[:1], {})
+    results = render_markdown("r", build_sections(run, {})[1:2], {})
     verdict = results.partition("Accuracy:")[0]
     assert "Size-matched (training.size_matching: equal)" in verdict
     assert (
@@ -208,7 +208,7 @@ def test_results_say_so_when_sources_differ_in_size() -> None:
     counts = {"real": [3000, 598], "zero_shot": [3000, 3000], "few_shot": [3000, 3000]}
     used = {"real": 598, "zero_shot": 3000, "few_shot": 3000}
     run = RunData(name="r", results=RESULTS, runs=_runs(counts), size_matching=_sizes("none", used))
-    markdown = render_markdown("r", build_sections(run, {})[:1], {})
+    markdown = render_markdown("r", build_sections(run, {})[1:2], {})
     assert "Sources differ in size (training.size_matching: none)" in markdown
     assert (
         "Shortfall: sms_spam/spam: sources train on real 598, zero_shot 3,000, few_shot 3,000"
@@ -352,7 +352,7 @@ def test_the_worth_section_follows_the_results_only_where_a_curve_was_trained() 
     equivalents, curve = _worth_tables()
     run = RunData("r", RESULTS, real_equivalent=equivalents, real_curve=curve)
     sections = build_sections(run, {"worth-t": b"png"})
-    assert [s.title for s in sections][:2] == [SECTIONS[0], WORTH]
+    assert [s.title for s in sections][:3] == [SECTIONS[0], SECTIONS[1], WORTH]
     markdown = render_markdown("r", sections, {"worth-t": "report-files/worth-t.png"})
     worth = _section_texts(markdown)[WORTH]
     assert "| t | zero_shot | ≈ 2.8 [2.1, 3.9] | 24 | 0.650 |" in worth
@@ -371,3 +371,38 @@ def test_the_worth_figure_is_a_small_png() -> None:
     equivalents, curve = _worth_tables()
     png = worth_plot(curve, equivalents, "t")
     assert png.startswith(b"\x89PNG") and len(png) < 120_000
+
+
+def test_the_verdict_opens_the_report_before_the_tables_in_markdown_and_html() -> None:
+    results = RESULTS.assign(
+        macro_f1_std=0.0,
+        macro_f1_ci_low=RESULTS["macro_f1"] - 0.02,
+        macro_f1_ci_high=RESULTS["macro_f1"] + 0.02,
+        chance_macro_f1=[None, 0.5, 0.5],
+        gap_macro_f1=[None, 0.2, 0.1],
+        gap_low=[None, 0.15, 0.05],
+        gap_high=[None, 0.25, 0.15],
+        normalised_gap=[None, 0.5, 0.25],
+        normalised_gap_low=[None, 0.4, 0.1],
+        normalised_gap_high=[None, 0.6, 0.4],
+    )
+    results = results.assign(
+        **{f"accuracy{k}": results[f"macro_f1{k}"] for k in ("_std", "_ci_low", "_ci_high")}
+    )
+    worth = _worth_tables()[0].assign(text=["≈ 2.8 [2.1, 3.9]", "≈ 11 [6, 19]"])
+    run = RunData(name="v", results=results, real_equivalent=worth)
+    sections = build_sections(run, {})
+    assert sections[0].title == "Verdict"
+    markdown = render_markdown("r", sections, {})
+    headline = (
+        "- Synthetic few-shot data closed 75% of the way from chance to real Macro-F1 "
+        "[60%, 90%] (0.800 vs real 0.900, chance 0.500); worth ≈ 11 [6, 19] real examples "
+        "per label."
+    )
+    assert headline in markdown
+    assert markdown.index(headline) < markdown.index("## Results on the real test split")
+    assert "- Synthetic zero-shot data closed 50% of the way" in markdown
+    page = render_html("r", sections, {})
+    assert "<li>Synthetic few-shot data closed 75% of the way" in page
+    assert page.index("<li>Synthetic few-shot") < page.index("Results on the real test split")
+    assert "No verdict" in render_markdown("r", build_sections(RunData("n", RESULTS), {}), {})

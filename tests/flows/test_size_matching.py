@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
@@ -9,8 +10,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from flows.pipeline import pipeline
+from flows.summary import print_summary
+from tasks.report import load_run
+from tasks.run_dir import RunDir
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, echo_responder
 from tests.flows.configs import small_config
 
@@ -75,3 +80,11 @@ def test_a_mode_short_on_a_label_shrinks_every_source_for_that_label(
     assert shortfall in verdict
     assert "| ag_news | Sports | 1 | 1 | 1 |" in verdict
     assert shortfall in (run_dir / "results.md").read_text()
+    # The verdict opens the report and ends what `llmsynth run` prints, read from the run.
+    short = "Fell short of their generation quota (accepted of wanted): zero_shot/Sports 1 of 3."
+    assert short in report.partition("## Results on the real test split")[0]
+    console = Console(width=80, record=True, file=io.StringIO())
+    print_summary(console, load_run(RunDir(str(run_dir))), str(run_dir / "report.html"))
+    printed = console.export_text()
+    assert short in " ".join(printed.split())
+    assert printed.splitlines()[-1] == f"report: {run_dir / 'report.html'}"
