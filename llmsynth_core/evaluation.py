@@ -31,9 +31,10 @@ def curve_point(log: EpochLog) -> dict[str, Any]:
 
 def describe_epoch(log: EpochLog, epochs: int) -> str:
     validation = "-" if log.validation_macro_f1 is None else f"{log.validation_macro_f1:.3f}"
+    test = "-" if log.monitor_macro_f1 is None else f"{log.monitor_macro_f1:.3f}"
     return (
         f"epoch {log.epoch}/{epochs}: loss {log.train_loss:.4f}, validation macro-F1 "
-        f"{validation}, test macro-F1 {log.monitor_macro_f1 or 0.0:.3f} ({log.seconds:.1f}s)"
+        f"{validation}, test macro-F1 {test} ({log.seconds:.1f}s)"
     )
 
 

@@ -67,6 +67,11 @@ class RealSource(_Frozen):
     def saw_train_split(self) -> bool:
         return True
 
+    @property
+    def traces_test(self) -> bool:
+        """Scored on the test split every epoch: its training curve is in the report (B.1)."""
+        return True
+
     def generation_refs(self, generations: Generations, task: str) -> list[ArtifactRef]:
         return []
 
@@ -106,6 +111,12 @@ class CurveSource(_Frozen):
     @property
     def saw_train_split(self) -> bool:
         return True
+
+    @property
+    def traces_test(self) -> bool:
+        """Not scored per epoch: a curve point reads only its final test score, and test
+        passes every epoch would cost more than its training."""
+        return False
 
     def generation_refs(self, generations: Generations, task: str) -> list[ArtifactRef]:
         return []
@@ -152,6 +163,11 @@ class SyntheticSource(_Frozen):
         """Few-shot prompts showed the real training split; zero-shot ones did not."""
         return self.mode != "zero_shot"
 
+    @property
+    def traces_test(self) -> bool:
+        """Scored on the test split every epoch: its training curve is in the report (B.1)."""
+        return True
+
     def generation_refs(self, generations: Generations, task: str) -> list[ArtifactRef]:
         return list(generations.get((task, self.mode, self.replicate), []))
 
@@ -196,6 +212,12 @@ class MixedSource(_Frozen):
     @property
     def saw_train_split(self) -> bool:
         return True
+
+    @property
+    def traces_test(self) -> bool:
+        """Not scored per epoch: a mixture reads only its final test score, and test passes
+        every epoch would cost more than its training."""
+        return False
 
     def generation_refs(self, generations: Generations, task: str) -> list[ArtifactRef]:
         return self.synthetic.generation_refs(generations, task)

@@ -108,7 +108,7 @@ def _fit(
         label_names=names,
         seed=job.seed,
         validation=labelled(splits.validation, names) if len(splits.validation) else None,
-        monitor=labelled(splits.test, names),
+        monitor=labelled(splits.test, names) if job.source.traces_test else None,
     )
     seconds = time.perf_counter() - started
     texts = splits.test["text"].tolist()

@@ -50,3 +50,14 @@ def test_a_run_with_a_real_curve_trains_its_points_and_writes_real_equivalents(
     report = (run_dir / RunLayout.REPORT_MD.name).read_text()
     assert f"## {WORTH}" in report
     assert (run_dir / RunLayout.figure("worth-tweet_irony")).stat().st_size > 0
+    # Curve points are scored on the test split once, at the end; the study's sources every
+    # epoch, for their training curves.
+    curves = pd.read_parquet(run_dir / RunLayout.CURVES.name)
+    traced = curves.groupby("source")["test_macro_f1"].apply(lambda f1: f1.notna().mean())
+    assert traced.to_dict() == {
+        "few_shot": 1.0,
+        "real": 1.0,
+        "real@1": 0.0,
+        "real@2": 0.0,
+        "zero_shot": 1.0,
+    }
