@@ -100,12 +100,17 @@ async def _run_round(
         chains.setdefault(index // length, []).append(index)
 
     async def run_chain(indices: list[int]) -> None:
-        for index in indices:
-            history = _history(judge.replies, index, length) if chained else []
-            planned = plan_request(ctx, index, history)
-            async with limit:
+        # The limit holds a whole conversation, not one request: its turns go out back to back,
+        # so a server that caches the last prompt (llama.cpp) evaluates only each new turn.
+        # Requesting turn by turn interleaved the conversations, and every turn re-read the
+        # whole history (turn 6 of a 64-token chat cost 4-6 s instead of under 1 s). As many
+        # requests are in flight as before: a conversation has one at a time.
+        async with limit:
+            for index in indices:
+                history = _history(judge.replies, index, length) if chained else []
+                planned = plan_request(ctx, index, history)
                 response = await call(planned.request)
-            judge.add(index, planned, response)
+                judge.add(index, planned, response)
 
     # Let every chain finish its request in flight before raising, so no reply already paid
     # for is dropped (a budget stop or a failed request in one chain ends the others cleanly).

@@ -17,7 +17,8 @@ import httpx
 
 from llmsynth_core.errors import GenerationError
 
-DEFAULT_PORTS = {"smollm2-135m-instruct": 8765, "gemma3-270m": 8766}
+# Ten ports apart: generation may start several servers of one model on consecutive ports.
+DEFAULT_PORTS = {"smollm2-135m-instruct": 8765, "gemma3-270m": 8775}
 HOST = "127.0.0.1"
 
 

@@ -196,6 +196,28 @@ def test_zero_shot_conversations_carry_previous_replies(ag_news: TaskSpec) -> No
         assert rows[index]["turn"] == index % 3
 
 
+def test_one_at_a_time_each_conversation_is_sent_whole_before_the_next(
+    ag_news: TaskSpec,
+) -> None:
+    # A server that keeps the last prompt's cache (llama.cpp) evaluates only the new turn when
+    # a conversation's turns arrive back to back; interleaved, every turn re-reads its history.
+    ctx = _ctx(ag_news, per_label=9, conversation_length=3, history_turns=4)
+    llm = ScriptedLLM(ctx, lambda i: f"Reply {i}: markets rally as a summit ends.", jitter=5)
+    _run(ctx, llm, concurrency=1)
+    assert llm.arrivals == list(range(9))
+
+
+def test_conversations_overlap_up_to_the_concurrency(ag_news: TaskSpec) -> None:
+    ctx = _ctx(ag_news, per_label=12, conversation_length=3, history_turns=4)
+    llm = ScriptedLLM(ctx, lambda i: f"Reply {i}: markets rally as a summit ends.", jitter=7)
+    _run(ctx, llm, concurrency=2)
+    assert llm.max_in_flight == 2
+    # Each conversation's turns still arrive in order.
+    for start in range(0, 12, 3):
+        turns = [i for i in llm.arrivals if start <= i < start + 3]
+        assert turns == [start, start + 1, start + 2]
+
+
 def test_few_shot_requests_are_independent(ag_news: TaskSpec, world_pool: list[Example]) -> None:
     ctx = _ctx(ag_news, "few_shot", examples=world_pool, per_label=4, conversation_length=2)
     llm = ScriptedLLM(ctx, lambda i: f"Unique dispatch {i} from the border region.")
