@@ -87,7 +87,9 @@ async def generate_label_task(
     if found is not None:
         reporter.finish(progress_id, per_label)
         return found
-    examples = await asyncio.to_thread(_examples, snapshot, label) if mode == "few_shot" else []
+    examples = (
+        await asyncio.to_thread(label_examples, snapshot, label) if mode == "few_shot" else []
+    )
     ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
     reporter.add(progress_id, per_label)
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
@@ -97,7 +99,7 @@ async def generate_label_task(
     return await asyncio.to_thread(store.write, "generations", key, frame, "generations", manifest)
 
 
-def _examples(snapshot: DataSnapshot, label: str) -> list[Example]:
+def label_examples(snapshot: DataSnapshot, label: str) -> list[Example]:
     """The label's real training pool, which few-shot prompts draw their examples from."""
     train = read_snapshot(snapshot.train)
     pool = train[train["label"] == label]

@@ -63,7 +63,7 @@ def test_quick_spans_objective_and_subjective_tasks_in_both_modes(registry: dict
 
 def test_paper_is_the_studys_full_setting(registry: dict[str, Any]) -> None:
     config = load_experiment(preset_path("paper"))
-    assert sorted(config.tasks) == sorted(registry)
+    assert sorted(config.tasks) == sorted(t for t, s in registry.items() if s.variant_of is None)
     assert len(config.tasks) == 10
     assert config.generation.per_label == 3000
     assert config.training.models == ["bert-base-uncased", "roberta-base"]
@@ -73,10 +73,24 @@ def test_paper_is_the_studys_full_setting(registry: dict[str, Any]) -> None:
 def test_presets_and_default_train_three_seeds_and_one_synthetic_set() -> None:
     # One seed gives no spread over training randomness; three is the least that does.
     assert TrainingConfig().seeds == [42, 43, 44]
-    for name in ("quick", "paper"):
+    for name in ("quick", "paper", "study"):
         config = load_experiment(preset_path(name))
         assert config.training.seeds == [42, 43, 44], name
         assert config.generation.replicates == 1, name
+
+
+def test_study_covers_the_ten_tasks_with_reddit_as_its_ekman_variant(
+    registry: dict[str, Any],
+) -> None:
+    study, paper = (load_experiment(preset_path(name)) for name in ("study", "paper"))
+    variants = {registry[t].variant_of: t for t in study.tasks if registry[t].variant_of}
+    assert variants == {"reddit_emotions": "reddit_emotions_ekman"}
+    assert sorted(registry[t].variant_of or t for t in study.tasks) == sorted(paper.tasks)
+    assert study.llm.is_embedded and study.analysis.annotator_panel == 0
+    # The real curve runs from 2 per label to at least twice the synthetic quota.
+    curve = study.training.real_curve
+    assert curve[0] <= 2 and curve[-1] >= 2 * study.generation.per_label
+    assert {m.mode for m in study.training.mixtures} == {"few_shot"}
 
 
 def test_replicates_must_be_at_least_one(tmp_path: Path) -> None:

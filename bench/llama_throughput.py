@@ -1,0 +1,188 @@
+"""Benchmark: the study's generation path against a bare asyncio loop, both on the embedded
+llama.cpp servers, on a fixed slice (AG News, both modes, the `study` preset's prompts).
+
+The servers are started once, before timing. The path is the `generate` flow as `llmsynth run
+--preset study` runs it (label chunks `runtime.parallel_chunks` at a time, one server each,
+request cache, gates, artifacts). The bare loop then sends the very same requests (rebuilt from
+the path's rows, and checked hash by hash) with one `AsyncOpenAI` client, chunk i of each wave
+to server i, each chunk's requests in order. With the same seeds and prompts llama.cpp writes
+the same replies, so both paths ask the servers for the same work. Run
+`.venv/bin/python -m bench.llama_throughput` (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+TASK = "ag_news"
+RATIO_TARGET = 0.95
+PORT = 8785
+
+
+def experiment(per_label: int, servers: int | None) -> Any:
+    """The study preset on one task, at the slice's size, with `servers` chunks at once (None:
+    the preset's runtime.parallel_chunks)."""
+    from llmsynth_core.config import load_experiment, preset_path
+
+    study = load_experiment(preset_path("study"))
+    generation = study.generation.model_copy(update={"per_label": per_label})
+    chunks = servers or study.runtime.parallel_chunks
+    runtime = study.runtime.model_copy(update={"parallel_chunks": chunks, "embedded_port": PORT})
+    return study.model_copy(update={"tasks": [TASK], "generation": generation, "runtime": runtime})
+
+
+@contextmanager
+def servers(config: Any) -> Iterator[list[str]]:
+    """The embedded servers, started before any timing and shared by both paths."""
+    from tasks.llm_server import embedded_endpoints
+
+    count = config.runtime.parallel_chunks
+    with embedded_endpoints(config.llm.embedded_model, PORT, count) as urls:
+        yield urls
+
+
+def run_path(config: Any, data_dir: Path, output_dir: Path) -> tuple[float, list[pd.DataFrame]]:
+    """Wall time of one cold `generate` flow run, and its chunks' rows in the order sent."""
+    from flows.generate import generate
+
+    started = time.perf_counter()
+    generate(config, str(data_dir), str(output_dir))
+    elapsed = time.perf_counter() - started
+    frames = [
+        pd.read_parquet(path)
+        for path in (output_dir / "artifacts" / "generations").glob("*/data.parquet")
+    ]
+    return elapsed, frames
+
+
+def chunk_requests(config: Any, data_dir: Path, frames: Sequence[pd.DataFrame]) -> list[list[Any]]:
+    """Each chunk's requests, in the flow's chunk order, rebuilt from its rows by the same
+    planner and checked against the hashes the rows recorded."""
+    from llmsynth_core.prompts import PromptContext, Turn, last_user_message, plan_request
+    from llmsynth_core.registry import experiment_specs
+    from tasks.artifacts import artifact_root
+    from tasks.generate import label_examples
+    from tasks.snapshot import snapshot_task
+
+    (spec,) = experiment_specs(config)
+    with tempfile.TemporaryDirectory() as store:
+        snapshot = snapshot_task.fn(spec, config, str(data_dir), artifact_root(store))
+        by_chunk = {(f["mode"].iloc[0], f["label"].iloc[0]): f for f in frames}
+        chunks = []
+        for mode in config.generation.modes:
+            for label in spec.label_names:
+                rows = by_chunk[(mode, label)].sort_values("request_index")
+                examples = label_examples(snapshot, label) if mode == "few_shot" else []
+                ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
+                requests: list[Any] = []
+                for row in rows.itertuples(index=False):
+                    first = row.request_index - row.turn
+                    history = [
+                        Turn(user=last_user_message(requests[i]), assistant=text.strip())
+                        for i, text in zip(
+                            range(first, row.request_index),
+                            rows["raw_text"].iloc[first : row.request_index],
+                            strict=True,
+                        )
+                    ]
+                    request = plan_request(ctx, row.request_index, history).request
+                    assert request.request_hash() == row.request_hash, "rebuilt a different request"
+                    requests.append(request)
+                chunks.append(requests)
+    return chunks
+
+
+async def raw_loop(urls: list[str], chunks: list[list[Any]], wave: int) -> int:
+    """The baseline: chunks `wave` at a time, chunk i of a wave on server i, in order."""
+    import openai
+
+    clients = [openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0) for url in urls]
+
+    async def chunk(client: Any, requests: list[Any]) -> int:
+        for request in requests:
+            await client.chat.completions.create(
+                model=request.model,
+                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+            )
+        return len(requests)
+
+    sent = 0
+    for start in range(0, len(chunks), wave):
+        batch = chunks[start : start + wave]
+        done = await asyncio.gather(
+            *(chunk(clients[i % len(clients)], r) for i, r in enumerate(batch))
+        )
+        sent += sum(done)
+    for client in clients:
+        await client.close()
+    return sent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--per-label", type=int, default=25, help="4 labels x 2 modes x this.")
+    parser.add_argument(
+        "--servers", type=int, default=None, help="Default: the study's parallel_chunks."
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="Timed runs of each path.")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("LLMSYNTH_DATA_DIR", DATASETS))
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.testing.utilities import prefect_test_harness
+
+    config = experiment(args.per_label, args.servers)
+    import llama_cpp
+
+    build = llama_cpp.llama_print_system_info().decode().strip()
+    with prefect_test_harness(server_startup_timeout=120), servers(config) as urls:
+        print(f"llama-cpp-python {llama_cpp.__version__}: {build}")
+        print(
+            f"{len(urls)} server(s), {os.cpu_count()} cores; {TASK}, both modes, "
+            f"{args.per_label} accepted per label"
+        )
+        warm = experiment(2, config.runtime.parallel_chunks)
+        with tempfile.TemporaryDirectory() as tmp:
+            run_path(warm, args.data_dir, Path(tmp))  # untimed: imports, Prefect, the pool
+        path_s, raw_s, requests = [], [], 0
+        for repeat in range(args.repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                elapsed, frames = run_path(config, args.data_dir, Path(tmp))
+            path_s.append(elapsed)
+            chunks = chunk_requests(config, args.data_dir, frames)
+            requests = sum(len(c) for c in chunks)
+            started = time.perf_counter()
+            sent = asyncio.run(raw_loop(urls, chunks, config.runtime.parallel_chunks))
+            raw_s.append(time.perf_counter() - started)
+            assert sent == requests
+            print(
+                f"run {repeat + 1}: {requests} requests; study path {elapsed:.1f} s "
+                f"({requests / elapsed:.2f}/s), raw llama.cpp {raw_s[-1]:.1f} s "
+                f"({requests / raw_s[-1]:.2f}/s)",
+                flush=True,
+            )
+    path, raw = statistics.mean(path_s), statistics.mean(raw_s)
+    print(f"requests/s: study path {requests / path:.2f}, raw {requests / raw:.2f}")
+    print(f"study generation/raw llama.cpp throughput ratio: {raw / path:.2f}")
+
+
+if __name__ == "__main__":
+    main()
