@@ -426,3 +426,7 @@ def main() -> None:
     except LlmsynthError as exc:
         console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

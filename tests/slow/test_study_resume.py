@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -115,6 +116,11 @@ def _kill_when(
     pytest.fail(f"never reached {what}:\n{log.read_text()[-3000:]}")
 
 
+def _trained(log: Path) -> set[str]:
+    """The models a run trained, by the name its per-epoch log lines give them."""
+    return set(re.findall(r"(\S+/\S+/seed \d+) epoch 1/\d+:", log.read_text()))
+
+
 def _bodies(server: FakeOpenAIServer) -> list[str]:
     return [json.dumps(r.body, sort_keys=True) for r in server.requests if r.path == CHAT]
 
@@ -122,12 +128,14 @@ def _bodies(server: FakeOpenAIServer) -> list[str]:
 def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
     tmp_path: Path, tiny_encoder_dir: str
 ) -> None:
-    output, log = tmp_path / "out", tmp_path / "run.log"
+    output = tmp_path / "out"
+    logs = [tmp_path / f"run{i}.log" for i in (1, 2, 3)]
     with FakeOpenAIServer(models=["fake-model"], latency_s=0.02) as server:
         config = tmp_path / "study.yaml"
         config.write_text(yaml.safe_dump(_config(server.base_url, tiny_encoder_dir)))
 
         # 1. Killed while generating: some replies are stored, no generation is complete.
+        log = logs[0]
         _kill_when(_run(config, output, log), lambda: len(_cached(output)) >= 8, log, "8 replies")
         answered = _cached(output)
         sent_before = _bodies(server)
@@ -136,6 +144,7 @@ def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
         server.clear()
 
         # 2. Killed while training: some models are finished, not all of them.
+        log = logs[1]
         _kill_when(
             _run(config, output, log),
             lambda: len(_finished_models(output)) >= 3,
@@ -151,6 +160,7 @@ def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
 
         # 3. The rerun finishes: no request at all (every reply is stored), only the rest of
         # the models, and the finished ones untouched.
+        log = logs[2]
         finisher = _run(config, output, log)
         assert finisher.wait(timeout=600) == 0, log.read_text()[-4000:]
         assert _bodies(server) == [], "generation had finished; the rerun must send nothing"
@@ -158,6 +168,9 @@ def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
     assert _cached(output) == generated
     models = _finished_models(output)
     assert len(models) == MODELS
-    assert {key: models[key] for key in trained} == trained, "a finished model was retrained"
+    assert {key: models[key] for key in trained} == trained, "a finished model was rewritten"
+    # The rerun trained exactly the models that had not finished (the one cut short included).
+    assert len(_trained(logs[1])) >= len(trained)
+    assert len(_trained(logs[2])) == MODELS - len(trained), "a finished model was retrained"
     runs = sorted((output / "runs").iterdir())
     assert (runs[-1] / "report.md").exists()
