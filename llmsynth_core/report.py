@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -403,9 +404,44 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
         )
         section.blocks += [_text(note) for note in panel_notes(run.agreement_sweeps)]
     section.blocks.append(_table(run.agreement_fits))
+    few = few_points_note(run.agreement_fits)
+    if few:
+        section.blocks.append(_text(few))
     section.blocks += [_figure(key) for key in figures if key.startswith("agreement")]
     section.blocks.append(_table(run.agreement_sweeps))
+    section.blocks += [_text(note) for note in [panel_off_note(run, analysis)] if note]
     return section
+
+
+def few_points_note(fits: pd.DataFrame) -> str | None:
+    """What a fit over a handful of thresholds can and cannot claim; None for larger fits."""
+    if fits.empty or "thresholds" not in fits.columns or int(fits["thresholds"].max()) > 5:
+        return None
+    points = int(fits["thresholds"].max())
+    return (
+        f"These fits rest on at most {points} thresholds, and the subsets are nested (each "
+        "threshold keeps every instance of the higher ones), so the points are not "
+        "independent: read the slope's sign and size and the n behind each point, not a "
+        f"significance. With {points} points Spearman's rho takes only a few values, and its "
+        "exact p-value cannot fall below "
+        f"{2 / math.factorial(points):.3f}."
+    )
+
+
+def panel_off_note(run: RunData, analysis: dict[str, Any]) -> str | None:
+    """Which tasks have no instance-level analysis, and how to get one; None if all have."""
+    if analysis.get("annotator_panel") or run.agreement_sweeps is None:
+        return None
+    missing = sorted(set(run.results["task"]) - set(run.agreement_sweeps["task"]))
+    if not missing:
+        return None
+    return (
+        f"No instance-level analysis for {', '.join(missing)}: their data has no annotator "
+        "agreement and the LLM annotator panel is off (analysis.annotator_panel: 0). To "
+        "estimate agreement for them, set analysis.annotator_panel: 5 and analysis.annotator_llm "
+        "to a model much stronger than a 135M generator, whose labels would measure its own "
+        "noise rather than human disagreement."
+    )
 
 
 def _curves(run: RunData, figures: dict[str, bytes]) -> Section:

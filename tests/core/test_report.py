@@ -406,3 +406,28 @@ def test_the_verdict_opens_the_report_before_the_tables_in_markdown_and_html() -
     assert "<li>Synthetic few-shot data closed 75% of the way" in page
     assert page.index("<li>Synthetic few-shot") < page.index("Results on the real test split")
     assert "No verdict" in render_markdown("r", build_sections(RunData("n", RESULTS), {}), {})
+
+
+def test_a_fit_over_four_thresholds_claims_no_significance() -> None:
+    from llmsynth_core.report import few_points_note
+
+    fits = pd.DataFrame({"task": ["t", "t"], "source": ["real", "zero_shot"], "thresholds": [4, 3]})
+    note = few_points_note(fits)
+    assert note is not None
+    assert "at most 4 thresholds" in note and "nested" in note
+    assert "below 0.083" in note  # 2 of the 4! orderings are as extreme as a perfect one
+    assert few_points_note(fits.assign(thresholds=[9, 9])) is None
+
+
+def test_tasks_without_agreement_are_named_with_how_to_turn_the_panel_on() -> None:
+    from llmsynth_core.report import panel_off_note
+
+    results = pd.concat([RESULTS, RESULTS.assign(task="u")], ignore_index=True)
+    sweeps = pd.DataFrame({"task": ["t"], "source": ["real"], "threshold": [1.0], "n": [10]})
+    run = RunData("r", results, agreement_sweeps=sweeps)
+    note = panel_off_note(run, {"annotator_panel": 0})
+    assert note is not None and note.startswith("No instance-level analysis for u:")
+    assert "analysis.annotator_panel: 5" in note and "analysis.annotator_llm" in note
+    assert panel_off_note(run, {"annotator_panel": 3}) is None
+    everything = RunData("r", RESULTS, agreement_sweeps=sweeps)
+    assert panel_off_note(everything, {"annotator_panel": 0}) is None
