@@ -20,8 +20,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/llmsynth
 RUN pip install --index-url "${TORCH_INDEX}" "${TORCH_SPEC}"
-# Portable llama.cpp (x86-64 + AVX2, as the Makefile builds it): an image runs on hosts other
-# than the one that built it, and a native build on an AMX CPU crashes in VMs without AMX state.
+# Portable llama.cpp (x86-64 + AVX2, as `make setup LLAMA_BUILD=avx2` builds it), not the
+# Makefile's per-CPU probe: an image runs on hosts other than the one that built it, and a
+# native build on an AMX CPU crashes in VMs without AMX state.
 RUN CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
     pip install "llama-cpp-python[server]==0.3.36"
 COPY pyproject.toml README.md ./

@@ -65,67 +65,45 @@ def wheel_dir(root: Path, spec: str, name: str, args: tuple[str, ...]) -> Path:
     return root / f"{name}-{digest}"
 
 
-def build_and_install(spec: str, build: str, root: Path) -> Path:
-    """Build the wheel once per flag set (pip's cache off), then install only that wheel."""
+def build_wheel(spec: str, build: str, root: Path) -> tuple[str, tuple[str, ...], Path]:
+    """The build's name, flags and wheel directory; the wheel is built once per flag set, with
+    pip's cache off."""
     flags = cpu_flags(Path("/proc/cpuinfo").read_text()) if build == "auto" else frozenset()
     name, args = cmake_args(flags) if build == "auto" else (build, _named(build))
     target = wheel_dir(root, spec, name, args)
     if not list(target.glob("*.whl")):
         target.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "CMAKE_ARGS": " ".join(args)}
         print(f"llama.cpp: building the {name} wheel ({' '.join(args)}); about 8 minutes once")
-        pip = [sys.executable, "-m", "pip"]
-        subprocess.run(
-            [
-                *pip,
-                "wheel",
-                "--quiet",
-                "--no-deps",
-                "--no-cache-dir",
-                "--no-binary",
-                "llama-cpp-python",
-                "-w",
-                str(target),
-                re.sub(r"\[[^]]*\]", "", spec),
-            ],
-            check=True,
-            env=env,
-        )
-    print(f"llama.cpp: installing the {name} build from {target}")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--find-links",
-            str(target),
-            "--only-binary",
-            "llama-cpp-python",
-            "--force-reinstall",
+        bare = re.sub(r"\[[^]]*\]", "", spec)  # the wheel is the package; extras come at install
+        _pip(
+            "wheel",
             "--no-deps",
-            *target.glob("*.whl"),
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--find-links",
-            str(target),
-            "--only-binary",
+            "--no-cache-dir",
+            "--no-binary",
             "llama-cpp-python",
-            spec,
-        ],
-        check=True,
-    )
+            "-w",
+            str(target),
+            bare,
+            env={**os.environ, "CMAKE_ARGS": " ".join(args)},
+        )
+    return name, args, target
+
+
+def build_and_install(spec: str, build: str, root: Path) -> Path:
+    """Build the wheel if needed, then install exactly that wheel (and the extras' deps)."""
+    name, args, target = build_wheel(spec, build, root)
+    print(f"llama.cpp: installing the {name} build from {target}")
+    only_this = ("--find-links", str(target), "--only-binary", "llama-cpp-python")
+    _pip("install", *only_this, "--force-reinstall", "--no-deps", *map(str, target.glob("*.whl")))
+    _pip("install", *only_this, spec)
     (root / "installed").write_text(f"{name} {' '.join(args)}\n")
     return target
+
+
+def _pip(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", args[0], "--quiet", *args[1:]], check=True, env=env
+    )
 
 
 def _named(build: str) -> tuple[str, ...]:
@@ -146,10 +124,18 @@ def main() -> None:
     parser.add_argument(
         "--print", action="store_true", help="print the build this CPU gets; build nothing"
     )
+    parser.add_argument(
+        "--wheel-only",
+        action="store_true",
+        help="build the wheel, print its directory, install nothing",
+    )
     opts = parser.parse_args()
     if opts.print:
         name, args = cmake_args(cpu_flags(Path("/proc/cpuinfo").read_text()))
         print(name, " ".join(args))
+        return
+    if opts.wheel_only:
+        print(build_wheel(opts.spec, opts.build, opts.wheels)[2])
         return
     build_and_install(opts.spec, opts.build, opts.wheels)
 
