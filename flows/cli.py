@@ -263,6 +263,25 @@ def report_command(
         console.print(f"rendered {html_to_png(page, png)}", highlight=False)
 
 
+@app.command("publish")
+def publish_command(
+    run_dir: Annotated[
+        Path, typer.Argument(help=f"A run directory holding {RunLayout.REPORT_MD.name}.")
+    ],
+    dest: Annotated[Path, typer.Argument(help="Where to put it, e.g. docs/study.")],
+    note: Annotated[
+        list[str] | None,
+        typer.Option(help="A line for the cover page, e.g. 'Wall time: 84 min' (repeatable)."),
+    ] = None,
+) -> None:
+    """Copy a run's report.md, results.md and figures to DEST with a cover page (README.md)
+    naming the run, its commit, the machine and your notes: a run to commit and share."""
+    from tasks.report import publish_report
+
+    readme = publish_report(run_dir, dest, note or [])
+    console.print(f"published {run_dir.name} to {dest} (cover page {readme})", highlight=False)
+
+
 def _prepare(
     preset: str | None, config: Path | None, data_dir: Path | None, max_cost: float | None
 ) -> tuple[ExperimentConfig, Path]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.figures import agreement_plot, curves_plot, grouped_bars, worth_plot
@@ -85,3 +87,66 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     markdown = run.write_text(RunLayout.REPORT_MD, render_markdown(title, sections, names))
     page = run.write_text(RunLayout.REPORT_HTML, render_html(title, sections, figures))
     return Path(markdown), Path(page)
+
+
+# What `llmsynth publish` copies: the text a reader opens first, and the figures it links.
+PUBLISHED = (RunLayout.REPORT_MD, RunLayout.RESULTS_MD)
+
+
+def publish_report(run_dir: Path, dest: Path, notes: list[str]) -> Path:
+    """Copy a finished run's report.md, results.md and figures to `dest` (e.g. docs/study/),
+    with a README.md naming the run, its commit, the machine and `notes` (e.g. wall time)."""
+    run = RunDir(str(run_dir))
+    if not run.exists(RunLayout.REPORT_MD):
+        raise LlmsynthError(
+            f"{run.uri(RunLayout.REPORT_MD)} not found; run `llmsynth report {run_dir}` first"
+        )
+    figures = dest / RunLayout.FIGURES_DIR
+    figures.mkdir(parents=True, exist_ok=True)
+    for old in figures.glob("*.png"):
+        old.unlink()  # figures of an earlier publication that this run does not have
+    for png in sorted((run_dir / RunLayout.FIGURES_DIR).glob("*.png")):
+        (figures / png.name).write_bytes(png.read_bytes())
+    for file in PUBLISHED:
+        (dest / file.name).write_text(run.read_text(file), encoding="utf-8")
+    summary = run.optional_json(RunLayout.SUMMARY) or {}
+    readme = dest / "README.md"
+    readme.write_text(publication_readme(run_dir.name, summary, machine(), notes), encoding="utf-8")
+    return readme
+
+
+def publication_readme(run: str, summary: dict[str, Any], host: str, notes: list[str]) -> str:
+    """The published run's cover page: what it is, where it ran, on which commit."""
+    provenance = summary.get("provenance", {})
+    config = summary.get("config", {})
+    packages = ", ".join(f"{k} {v}" for k, v in provenance.get("packages", {}).items())
+    lines = [
+        f"# llmsynth run `{run}`: experiment `{config.get('name', '?')}`",
+        "",
+        "- [report.md](report.md): the verdict per task, then every table and figure; "
+        "[results.md](results.md): the same tables without figures.",
+        f"- Config hash `{summary.get('config_hash', '?')}`, commit "
+        f"`{provenance.get('git_revision', 'unknown')}`.",
+        f"- Machine: {host}.",
+        f"- Packages: {packages}." if packages else "",
+        *(f"- {note}" for note in notes),
+    ]
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def machine() -> str:
+    """CPU model, cores and memory of this machine, in one line."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB memory"
+    return f"{cpu}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}"
