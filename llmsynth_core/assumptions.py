@@ -50,7 +50,20 @@ def assumed_settings(config: ExperimentConfig, specs: Sequence[TaskSpec]) -> lis
         ),
     ]
     table = [{"setting": name, "value": str(value), "status": ASSUMED} for name, value in rows]
-    return [*table, _sentence_encoder(config), *_classifiers(config)]
+    return [*table, _sentence_encoder(config), *_classifiers(config), *_variants(specs)]
+
+
+def _variants(specs: Sequence[TaskSpec]) -> list[dict[str, str]]:
+    """A row per registered variant run in place of a study task (e.g. coarser labels)."""
+    return [
+        {
+            "setting": f"task {spec.id}",
+            "value": f"{spec.name}: {len(spec.labels)} labels ({', '.join(spec.label_names)})",
+            "status": f"differs from the study: a registered variant of {spec.variant_of}",
+        }
+        for spec in specs
+        if spec.variant_of is not None
+    ]
 
 
 def _validation_carve(config: ExperimentConfig) -> str:

@@ -69,3 +69,14 @@ def test_the_rows_follow_the_config() -> None:
         "max_tokens per reply: tweet_irony",
     }
     assert "differs from the study" in _row(rows, "training.models")["status"]
+
+
+def test_a_variant_task_is_named_as_one_and_a_study_task_is_not() -> None:
+    study = _rows(load_experiment(preset_path("study")))
+    row = study["task reddit_emotions_ekman"]
+    assert row["status"] == "differs from the study: a registered variant of reddit_emotions"
+    assert "7 labels" in row["value"] and "neutral" in row["value"]
+    assert not [name for name in study if name.startswith("task ") and "ekman" not in name]
+    assert not [
+        name for name in _rows(load_experiment(preset_path("paper"))) if name.startswith("task ")
+    ]
