@@ -23,7 +23,7 @@ from llmsynth_core.uncertainty import paired_gap, resample_weights
 
 RULE = (
     "A finding holds for a task where the 95% paired interval of its gap excludes 0 in the "
-    "paper's direction."
+    "paper's direction (the interval's low end is above 0)."
 )
 CLAIMS = {
     1: "real > few-shot > zero-shot",
@@ -115,17 +115,32 @@ def ordering_rows(
     """Per task and model: real - zero_shot and real - few_shot (results' paired gaps, not
     recomputed) and few_shot - zero_shot (`paired_gap` on the same kind of draws)."""
     rows = []
-    has_gap = "gap_macro_f1" in results.columns
     for (task, model), group in results.groupby(["task", "model"], sort=False):
-        by_source = group.set_index("source")
-        for mode in (ZERO, FEW):
-            if has_gap and mode in by_source.index and not pd.isna(by_source.at[mode, "gap_low"]):
-                cells = by_source.loc[mode, ["gap_macro_f1", "gap_low", "gap_high"]]
-                rows.append(_row(1, task, model, f"{REAL} - {mode}", tuple(cells), GAP_NOTE))
-        if {ZERO, FEW} <= set(by_source.index):
+        rows += _real_gaps(group)
+        if {ZERO, FEW} <= set(group["source"]):
             mine = predictions[(predictions["task"] == task) & (predictions["model"] == model)]
             rows.append(few_over_zero(mine, n_classes[str(task)], draws, seed))
     return rows
+
+
+def _real_gaps(results: pd.DataFrame) -> list[dict[str, Any]]:
+    """real - mode of one task and model, as results computed them; none for results from
+    before the paired gap or without a real baseline."""
+    if "gap_low" not in results.columns:
+        return []
+    return [
+        _row(
+            1,
+            str(row["task"]),
+            str(row["model"]),
+            f"{REAL} - {mode}",
+            (row["gap_macro_f1"], row["gap_low"], row["gap_high"]),
+            GAP_NOTE,
+        )
+        for mode in (ZERO, FEW)
+        for row in results[results["source"] == mode].to_dict("records")
+        if not pd.isna(row["gap_low"])
+    ]
 
 
 def few_over_zero(
@@ -209,7 +224,7 @@ def agreement_rows(predictions: pd.DataFrame, draws: int, seed: int) -> list[dic
         return []
     rated = predictions[predictions["source"].isin(STUDY_SOURCES)].dropna(subset=["agreement"])
     rows = []
-    for (task, model), group in rated.groupby(["task", "model"], sort=True):
+    for _, group in rated.groupby(["task", "model"], sort=True):
         rows += task_agreement_rows(group, draws, seed)
     return rows
 
@@ -373,7 +388,8 @@ def _subjectivity_sentence(rows: pd.DataFrame) -> str:
 def _agreement_sentence(rows: pd.DataFrame) -> str:
     if rows.empty:
         return _untested(3, "no task has instance-level human agreement")
-    rises, steeper = [], []
+    rises: list[tuple[str, pd.DataFrame]] = []
+    steeper: list[tuple[str, pd.DataFrame]] = []
     for comparison, part in _by_comparison(rows):
         sources = [_plain(s.removesuffix(" rise")) for s in comparison.split(" - ")]
         (rises if len(sources) == 1 else steeper).append((sources[0], part))

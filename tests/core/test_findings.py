@@ -117,6 +117,19 @@ def test_few_over_zero_is_tested_without_a_real_baseline() -> None:
     assert frame["holds"].tolist() == [True]
 
 
+def test_few_over_zero_with_two_few_shot_sets_is_the_difference_of_their_means() -> None:
+    sets = [_predictions({"few_shot": _hits(rate, seed)}) for seed, rate in ((5, 0.9), (6, 0.7))]
+    few = pd.concat([part.assign(replicate=r) for r, part in enumerate(sets)], ignore_index=True)
+    predictions = pd.concat([_predictions({"zero_shot": _hits(0.6, 1)}), few], ignore_index=True)
+    runs = _runs(predictions)
+    results = summarise_seeds(runs, predictions, draws=DRAWS, seed=3).set_index("source")
+    row = findings_table(runs, predictions, results.reset_index(), {}, draws=DRAWS, seed=3)
+    expected = results.at["few_shot", "macro_f1"] - results.at["zero_shot", "macro_f1"]
+    assert row["estimate"].tolist() == [pytest.approx(expected)]
+    assert row["low"].iloc[0] < expected < row["high"].iloc[0]
+    assert "2 few-shot sets per seed as units" in row["note"].iloc[0]
+
+
 def _agreement() -> np.ndarray:
     """Half the rows at full agreement, half at 0.6, interleaved."""
     return np.where(np.arange(N_ROWS) % 4 < 2, 1.0, 0.6)
