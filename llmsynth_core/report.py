@@ -177,7 +177,19 @@ def _findings(run: RunData) -> Section:
         rows = frame[frame["finding"] == finding]
         if not rows.empty:
             section.blocks.append(_table(findings_cells(rows)))
+            section.blocks += [_text(note) for note in findings_notes(rows)]
     return section
+
+
+def findings_notes(rows: pd.DataFrame) -> list[str]:
+    """What the estimates of one finding are and how their intervals were drawn: one line if
+    every row says the same, else one per task (per comparison where a task has several)."""
+    notes = list(dict.fromkeys(str(note) for note in rows["note"]))
+    if len(notes) == 1:
+        return notes
+    per_task = bool((rows.groupby("task")["note"].nunique() == 1).all())
+    labels = rows["task"] if per_task else rows["comparison"]
+    return list(dict.fromkeys(f"{k}: {n}" for k, n in zip(labels, rows["note"], strict=True)))
 
 
 def findings_cells(frame: pd.DataFrame) -> pd.DataFrame:

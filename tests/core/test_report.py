@@ -460,5 +460,22 @@ def test_the_findings_follow_the_verdict_with_the_rule_counts_and_intervals() ->
     assert "| u | real - zero_shot | 0.050 [-0.050, 0.150] | no |" in text
     assert "| all (2 tasks) | rho(subjectivity, real - zero_shot) | n/a | not tested |" in text
     assert "Finding 3 (" in text and "not tested on this run" in text
+    assert "\n\nn\n\n" in text  # finding 1's one note, said once
     # results.md carries the same section.
     assert _section_texts(results_markdown(run))[SECTIONS[1]] == text
+
+
+def test_findings_notes_name_the_task_or_the_comparison_they_belong_to() -> None:
+    from llmsynth_core.report import findings_notes
+
+    rows = pd.DataFrame(
+        {
+            "task": ["a", "a", "b"],
+            "comparison": ["real rise", "zero_shot rise", "real rise"],
+            "note": ["n=3", "n=3", "n=5"],
+        }
+    )
+    assert findings_notes(rows) == ["a: n=3", "b: n=5"]
+    across = rows.head(2).assign(task="all (2 tasks)", note=["p = 0.1", "p = 0.2"])
+    assert findings_notes(across) == ["real rise: p = 0.1", "zero_shot rise: p = 0.2"]
+    assert findings_notes(rows.assign(note="same")) == ["same"]
