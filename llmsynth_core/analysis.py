@@ -11,6 +11,7 @@ import pandas as pd
 
 from llmsynth_core.agreement import HUMAN, agreement_analysis, estimate_analysis
 from llmsynth_core.config import ExperimentConfig
+from llmsynth_core.findings import findings_table
 from llmsynth_core.results import confusion_table, per_class_table, summarise_seeds
 from llmsynth_core.run_layout import RunFile, RunLayout
 from llmsynth_core.size_matching import LabelSizes
@@ -49,8 +50,8 @@ class RunTables:
 
 def analyse_run(config: ExperimentConfig, inputs: RunInputs) -> RunTables:
     """Results over seeds, per-class and confusion tables, diversity, agreement fits, the
-    subjectivity fit, the real-equivalent sizes and the size-matching record; files with
-    nothing to say are left out.
+    subjectivity fit, the study's three findings, the real-equivalent sizes and the
+    size-matching record; files with nothing to say are left out.
 
     runs.parquet and curves.parquet keep every training run; the learning-curve points
     (real@k) are read only by the real-equivalent tables, never as a synthetic source.
@@ -85,9 +86,13 @@ def analyse_run(config: ExperimentConfig, inputs: RunInputs) -> RunTables:
     if not sweeps.empty:
         tables.frames[RunLayout.AGREEMENT_SWEEPS] = sweeps
         tables.frames[RunLayout.AGREEMENT_FITS] = fits
-    tables.records[RunLayout.SUBJECTIVITY] = subjectivity_record(
+    subjectivity = subjectivity_record(
         results, inputs.comparisons, analysis.comparisons_file or "", analysis.seed
     )
+    tables.records[RunLayout.SUBJECTIVITY] = subjectivity
+    findings = findings_table(runs, predictions, results, subjectivity, seed=analysis.seed)
+    if not findings.empty:
+        tables.frames[RunLayout.FINDINGS] = findings
     if inputs.sizes is not None:
         tables.records[RunLayout.SIZE_MATCHING] = {
             "policy": config.training.size_matching,

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from llmsynth_core.agreement import panel_notes, uses_estimate
+from llmsynth_core.findings import RULE, findings_summary
 from llmsynth_core.results import (
     gap_cells,
     to_markdown,
@@ -28,6 +29,7 @@ from llmsynth_core.worth import without_curve
 
 SECTIONS = (
     "Verdict",
+    "The study's three findings on this run",
     "Results on the real test split",
     "Task subjectivity and the performance gap",
     "Diversity and similarity to real data",
@@ -63,6 +65,8 @@ class RunData:
     # behind it (llmsynth_core/worth.py); the verdict quotes the former's `text`.
     real_equivalent: pd.DataFrame | None = None
     real_curve: pd.DataFrame | None = None
+    # The study's three findings tested on this run (llmsynth_core/findings.py).
+    findings: pd.DataFrame | None = None
 
 
 @dataclass
@@ -100,6 +104,7 @@ def build_sections(run: RunData, figures: dict[str, bytes]) -> list[Section]:
     worth = _worth(run, figures)
     return [
         _verdict(run),
+        _findings(run),
         _results(run),
         *([worth] if worth else []),
         _subjectivity(run),
@@ -159,6 +164,56 @@ def _verdict(run: RunData) -> Section:
     return section
 
 
+def _findings(run: RunData) -> Section:
+    """The rule, then per finding the tasks where it holds and its comparisons."""
+    section = Section(SECTIONS[1])
+    frame = run.findings
+    if frame is None or frame.empty:
+        section.blocks.append(_text("Not computed for this run."))
+        return section
+    section.blocks.append(_text(RULE))
+    for finding, sentence in enumerate(findings_summary(frame), start=1):
+        section.blocks.append(_text(sentence))
+        rows = frame[frame["finding"] == finding]
+        if not rows.empty:
+            section.blocks.append(_table(findings_cells(rows)))
+            section.blocks += [_text(note) for note in findings_notes(rows)]
+    return section
+
+
+def findings_notes(rows: pd.DataFrame) -> list[str]:
+    """What the estimates of one finding are and how their intervals were drawn: one line if
+    every row says the same, else one per task (per comparison where a task has several)."""
+    notes = list(dict.fromkeys(str(note) for note in rows["note"]))
+    if len(notes) == 1:
+        return notes
+    per_task = bool((rows.groupby("task")["note"].nunique() == 1).all())
+    labels = rows["task"] if per_task else rows["comparison"]
+    return list(dict.fromkeys(f"{k}: {n}" for k, n in zip(labels, rows["note"], strict=True)))
+
+
+def findings_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Task, (model where several), comparison, "estimate [low, high]" and holds yes/no
+    (not tested where the run could not test it)."""
+    cells = pd.DataFrame(
+        {
+            "task": frame["task"],
+            "model": frame["model"],
+            "comparison": frame["comparison"],
+            "estimate [95% CI]": [
+                "n/a" if pd.isna(e) else f"{e:.3f} [{lo:.3f}, {hi:.3f}]"
+                for e, lo, hi in zip(frame["estimate"], frame["low"], frame["high"], strict=True)
+            ],
+            "holds": [
+                "not tested" if pd.isna(h) else ("yes" if h else "no") for h in frame["holds"]
+            ],
+        }
+    )
+    if frame["model"].nunique() == 1:
+        cells = cells.drop(columns="model")
+    return cells.reset_index(drop=True)
+
+
 def _summary_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean (and spread when several seeds ran) per task, model and source."""
     keys = ["task", "subjectivity", "model", "source"]
@@ -170,7 +225,7 @@ def _summary_stats(results: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def _results(run: RunData) -> Section:
-    section = Section(SECTIONS[1])
+    section = Section(SECTIONS[2])
     section.blocks.append(
         _text(
             "Macro-F1 and accuracy of classifiers fine-tuned on real, zero-shot and few-shot "
@@ -335,7 +390,7 @@ def mixed_table(curve: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _subjectivity(run: RunData) -> Section:
-    section = Section(SECTIONS[2])
+    section = Section(SECTIONS[3])
     info = run.subjectivity
     if not info:
         section.blocks.append(_text("Not computed for this run."))
@@ -355,7 +410,7 @@ def _subjectivity(run: RunData) -> Section:
 
 
 def _diversity(run: RunData, figures: dict[str, bytes]) -> Section:
-    section = Section(SECTIONS[3])
+    section = Section(SECTIONS[4])
     if run.diversity is None or run.diversity.empty:
         section.blocks.append(_text("Not computed for this run."))
         return section
@@ -375,7 +430,7 @@ def _diversity(run: RunData, figures: dict[str, bytes]) -> Section:
 
 
 def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
-    section = Section(SECTIONS[4])
+    section = Section(SECTIONS[5])
     if run.agreement_fits is None or run.agreement_sweeps is None or run.agreement_sweeps.empty:
         section.blocks.append(
             _text(
@@ -445,7 +500,7 @@ def panel_off_note(run: RunData, analysis: dict[str, Any]) -> str | None:
 
 
 def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
-    section = Section(SECTIONS[5])
+    section = Section(SECTIONS[6])
     keys = [key for key in figures if key.startswith("curves")]
     if not keys:
         section.blocks.append(_text("No per-epoch curves were recorded for this run."))
@@ -461,7 +516,7 @@ def _curves(run: RunData, figures: dict[str, bytes]) -> Section:
 
 
 def _generation(run: RunData) -> Section:
-    section = Section(SECTIONS[6])
+    section = Section(SECTIONS[7])
     info = run.generation
     if not info:
         section.blocks.append(
@@ -481,7 +536,7 @@ def _generation(run: RunData) -> Section:
 
 
 def _details(run: RunData) -> Section:
-    section = Section(SECTIONS[7])
+    section = Section(SECTIONS[8])
     if run.per_class is not None:
         section.blocks += [_text("Per-class scores, mean over seeds:"), _table(run.per_class)]
     if run.runs is not None:
@@ -494,7 +549,7 @@ def _details(run: RunData) -> Section:
 
 
 def _provenance(run: RunData) -> Section:
-    section = Section(SECTIONS[8])
+    section = Section(SECTIONS[9])
     summary = run.summary or {}
     config = summary.get("config", {})
     llm, training = config.get("llm", {}), config.get("training", {})

@@ -14,6 +14,7 @@ import pyarrow as pa
 from llmsynth_core.schemas import (
     CURVES,
     DIVERSITY,
+    FINDINGS,
     GENERATIONS,
     METRICS,
     REAL_CURVE,
@@ -150,6 +151,9 @@ class RunLayout:
         "real_equivalent.parquet",
         "real rows per label each synthetic set is worth",
         REAL_EQUIVALENT,
+    )
+    FINDINGS = RunFile(
+        "findings.parquet", "the study's three findings tested on this run", FINDINGS
     )
     SUBJECTIVITY = RunFile("subjectivity.json", "task subjectivity against the gap")
     SIZE_MATCHING = RunFile("size_matching.json", "training rows per label and source")

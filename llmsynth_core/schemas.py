@@ -183,6 +183,22 @@ REAL_CURVE = pa.schema(
     ]
 )
 
+# findings.findings_table: the study's three findings on one run, one row per tested
+# comparison; holds = the 95% interval's low end above 0, null where it could not be tested.
+FINDINGS = pa.schema(
+    [
+        ("finding", pa.int64()),  # 1: real > few-shot > zero-shot, 2: subjectivity, 3: agreement
+        ("task", pa.string()),  # finding 2: "all (N tasks)"
+        ("model", pa.string()),  # finding 2: "all" (gaps averaged over models)
+        ("comparison", pa.string()),  # e.g. "real - zero_shot", "zero_shot rise - real rise"
+        ("estimate", pa.float64()),
+        ("low", pa.float64()),
+        ("high", pa.float64()),
+        ("holds", pa.bool_()),
+        ("note", pa.string()),  # what the estimate is and how its interval was drawn
+    ]
+)
+
 SCHEMAS = {
     "snapshot": SNAPSHOT,
     "generations": GENERATIONS,

@@ -43,6 +43,7 @@ def load_run(run: RunDir) -> RunData:
         per_class=run.optional_frame(RunLayout.PER_CLASS),
         real_equivalent=run.optional_frame(RunLayout.REAL_EQUIVALENT),
         real_curve=run.optional_frame(RunLayout.REAL_CURVE),
+        findings=run.optional_frame(RunLayout.FINDINGS),
     )
 
 

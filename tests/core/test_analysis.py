@@ -122,6 +122,7 @@ def test_every_table_fits_its_declared_run_file_schema() -> None:
         RunLayout.CURVES,
         RunLayout.AGREEMENT_SWEEPS,
         RunLayout.AGREEMENT_FITS,
+        RunLayout.FINDINGS,
     }
     for file, frame in tables.frames.items():
         assert file.schema is not None
@@ -141,6 +142,18 @@ def test_every_table_fits_its_declared_run_file_schema() -> None:
     }
     note = tables.records[RunLayout.SUBJECTIVITY]["note"]
     assert note == "The subjectivity fit needs at least 4 tasks; this run has 2."
+    # The findings: finding 1 per task, finding 2 untested on 2 tasks, finding 3 only on the
+    # task with human agreement ("a"), with the same gap as the results.
+    findings = tables.frames[RunLayout.FINDINGS]
+    tested = findings.groupby("finding")["task"].apply(list).to_dict()
+    assert tested == {
+        1: ["a", "b"],
+        2: ["all (2 tasks)"],
+        3: ["a", "a", "a"],  # real rise, zero_shot rise, zero_shot rise - real rise
+    }
+    first = findings[(findings["finding"] == 1) & (findings["task"] == "a")].iloc[0]
+    assert first["estimate"] == pytest.approx(zero_shot["gap_macro_f1"])
+    assert findings.loc[findings["finding"] == 2, "holds"].isna().all()
 
 
 def test_learning_curve_points_enter_only_their_own_tables() -> None:

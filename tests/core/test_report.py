@@ -36,6 +36,7 @@ def test_minimal_run_renders_every_section_saying_what_is_missing() -> None:
     assert "Not computed for this run." in markdown
     assert "No per-epoch curves" in markdown
     assert "0.200" in markdown  # the real minus zero-shot gap
+    assert _section_texts(markdown)[SECTIONS[1]].strip() == "Not computed for this run."
 
 
 def test_figures_are_inlined_in_html_and_linked_in_markdown() -> None:
@@ -192,7 +193,7 @@ def test_results_show_each_shortfall_and_the_counts_next_to_the_verdict() -> Non
         runs=_runs(counts),
         size_matching=_sizes("equal", dict.fromkeys(counts, 598)),
     )
-    results = render_markdown("r", build_sections(run, {})[1:2], {})
+    results = render_markdown("r", build_sections(run, {})[2:3], {})
     verdict = results.partition("Accuracy:")[0]
     assert "Size-matched (training.size_matching: equal)" in verdict
     assert (
@@ -208,7 +209,7 @@ def test_results_say_so_when_sources_differ_in_size() -> None:
     counts = {"real": [3000, 598], "zero_shot": [3000, 3000], "few_shot": [3000, 3000]}
     used = {"real": 598, "zero_shot": 3000, "few_shot": 3000}
     run = RunData(name="r", results=RESULTS, runs=_runs(counts), size_matching=_sizes("none", used))
-    markdown = render_markdown("r", build_sections(run, {})[1:2], {})
+    markdown = render_markdown("r", build_sections(run, {})[2:3], {})
     assert "Sources differ in size (training.size_matching: none)" in markdown
     assert (
         "Shortfall: sms_spam/spam: sources train on real 598, zero_shot 3,000, few_shot 3,000"
@@ -352,7 +353,7 @@ def test_the_worth_section_follows_the_results_only_where_a_curve_was_trained() 
     equivalents, curve = _worth_tables()
     run = RunData("r", RESULTS, real_equivalent=equivalents, real_curve=curve)
     sections = build_sections(run, {"worth-t": b"png"})
-    assert [s.title for s in sections][:3] == [SECTIONS[0], SECTIONS[1], WORTH]
+    assert [s.title for s in sections][:4] == [*SECTIONS[:3], WORTH]
     markdown = render_markdown("r", sections, {"worth-t": "report-files/worth-t.png"})
     worth = _section_texts(markdown)[WORTH]
     assert "| t | zero_shot | ≈ 2.8 [2.1, 3.9] | 24 | 0.650 |" in worth
@@ -431,3 +432,50 @@ def test_tasks_without_agreement_are_named_with_how_to_turn_the_panel_on() -> No
     assert panel_off_note(run, {"annotator_panel": 3}) is None
     everything = RunData("r", RESULTS, agreement_sweeps=sweeps)
     assert panel_off_note(everything, {"annotator_panel": 0}) is None
+
+
+def test_the_findings_follow_the_verdict_with_the_rule_counts_and_intervals() -> None:
+    from llmsynth_core.findings import COLUMNS, RULE
+
+    def row(finding: int, task: str, comparison: str, low: float, holds: bool | None) -> dict:
+        values = (finding, task, "m", comparison, low + 0.1, low, low + 0.2, holds, "n")
+        return dict(zip(COLUMNS, values, strict=True))
+
+    findings = pd.DataFrame(
+        [
+            row(1, "t", "real - zero_shot", 0.05, True),
+            row(1, "u", "real - zero_shot", -0.05, False),
+            row(2, "all (2 tasks)", "rho(subjectivity, real - zero_shot)", float("nan"), None),
+        ]
+    )
+    run = RunData(name="f", results=RESULTS, findings=findings)
+    sections = build_sections(run, {})
+    assert [s.title for s in sections][:3] == list(SECTIONS[:3])
+    assert SECTIONS[1] == "The study's three findings on this run"
+    assert SECTIONS[2] == "Results on the real test split"
+    text = _section_texts(render_markdown("r", sections, {}))[SECTIONS[1]]
+    assert RULE in text
+    assert "real > zero-shot holds on 1 of 2 tasks." in text
+    assert "| t | real - zero_shot | 0.150 [0.050, 0.250] | yes |" in text
+    assert "| u | real - zero_shot | 0.050 [-0.050, 0.150] | no |" in text
+    assert "| all (2 tasks) | rho(subjectivity, real - zero_shot) | n/a | not tested |" in text
+    assert "Finding 3 (" in text and "not tested on this run" in text
+    assert "\n\nn\n\n" in text  # finding 1's one note, said once
+    # results.md carries the same section.
+    assert _section_texts(results_markdown(run))[SECTIONS[1]] == text
+
+
+def test_findings_notes_name_the_task_or_the_comparison_they_belong_to() -> None:
+    from llmsynth_core.report import findings_notes
+
+    rows = pd.DataFrame(
+        {
+            "task": ["a", "a", "b"],
+            "comparison": ["real rise", "zero_shot rise", "real rise"],
+            "note": ["n=3", "n=3", "n=5"],
+        }
+    )
+    assert findings_notes(rows) == ["a: n=3", "b: n=5"]
+    across = rows.head(2).assign(task="all (2 tasks)", note=["p = 0.1", "p = 0.2"])
+    assert findings_notes(across) == ["real rise: p = 0.1", "zero_shot rise: p = 0.2"]
+    assert findings_notes(rows.assign(note="same")) == ["same"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,16 @@ def test_pipeline_end_to_end_then_rerun_makes_no_new_calls(
         page = (run_dir / "report.html").read_text()
         for title in SECTIONS:
             assert f"## {title}" in markdown
-            assert title in page
+            assert html.escape(title) in page
+        # The study's findings: finding 3 only where the test split has human agreement, and
+        # finding 2 untested on two tasks.
+        findings = pd.read_parquet(run_dir / "findings.parquet")
+        assert set(findings.loc[findings["finding"] == 3, "task"]) == {"financial_phrasebank"}
+        assert set(findings.loc[findings["finding"] == 1, "task"]) == {
+            "financial_phrasebank",
+            "ag_news",
+        }
+        assert findings.loc[findings["finding"] == 2, "holds"].isna().all()
         figures = {p.stem for p in (run_dir / "report-files").glob("*.png")}
         assert {
             "diversity-remote-clique",

@@ -29,7 +29,7 @@ CONFUSION = pd.DataFrame(
 
 def test_every_run_file_has_one_name_and_parquet_files_a_schema() -> None:
     files = RunLayout.files()
-    assert len({file.name for file in files}) == len(files) == 19
+    assert len({file.name for file in files}) == len(files) == 20
     assert all((file.schema is not None) == (file.kind == "parquet") for file in files)
     assert RunLayout.figure("curves-t") == "report-files/curves-t.png"
 
@@ -66,3 +66,19 @@ def test_json_and_text_files_on_an_object_store() -> None:
     assert run.read_json(RunLayout.SUMMARY) == {"config_hash": "abc"}
     assert run.read_text(RunLayout.RESULTS_MD) == "# results\n"
     assert run.uri(RunLayout.SUMMARY).endswith("/runs/r/summary.json")
+
+
+def test_findings_round_trip_with_an_untested_comparison(tmp_path: Path) -> None:
+    from llmsynth_core.findings import findings_frame
+
+    base = {"model": "m", "estimate": 0.1, "low": 0.05, "high": 0.2, "note": "n"}
+    frame = findings_frame(
+        [
+            {**base, "finding": 1, "task": "t", "comparison": "real - zero_shot", "holds": True},
+            {**base, "finding": 1, "task": "u", "comparison": "real - zero_shot", "holds": False},
+            {**base, "finding": 2, "task": "all (2 tasks)", "comparison": "rho", "holds": None},
+        ]
+    )
+    run = RunDir(str(tmp_path))
+    run.write_frame(RunLayout.FINDINGS, frame)
+    assert run.read_frame(RunLayout.FINDINGS)["holds"].tolist() == [True, False, None]
