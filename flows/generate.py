@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -33,11 +33,12 @@ def generate_all(
 ) -> Generations:
     """Run the label chunks `runtime.parallel_chunks` at a time; refs by (task, mode, replicate).
 
-    An embedded generator gets one server per chunk of a wave (`llm_endpoints`), chunk i of a
-    wave on server i, so each server runs one conversation at a time and reuses its prefix.
-    A wave's chunks are task runs awaited together on one event loop (see
-    `generate_label_task`); the wave ends when all of them have, so a chunk still running when
-    another fails (a budget stop, a bad key) keeps every reply it is waiting for.
+    Each of `parallel_chunks` lanes takes the next chunk as soon as its last one ends (waves
+    of chunks left a server idle while a slower chunk of its wave finished). An embedded
+    generator gets one server per lane (`llm_endpoints`), so each server runs one conversation
+    at a time and reuses its prefix. Chunks are task runs on one event loop (see
+    `generate_label_task`); after a failure (a budget stop, a bad key) no lane starts a new
+    chunk, the chunks running finish and keep every reply they wait for, then it is raised.
     """
     logger = get_run_logger()
     root = store_root(output_dir)
@@ -48,44 +49,52 @@ def generate_all(
         for mode in config.generation.modes
         for label in spec.label_names
     ]
-    generations: Generations = {}
     llm, runtime = config.llm, config.runtime
     servers = min(runtime.parallel_chunks, os.cpu_count() or 1)
     with llm_endpoints(llm.endpoint, llm.embedded_model, runtime.embedded_port, servers) as urls:
         logger.info("generating with %s at %s", llm.model, ", ".join(urls))
-        wave = runtime.parallel_chunks
-        for start in range(0, len(chunks), wave):
-            batch = chunks[start : start + wave]
-            calls = [
-                generate_label_task(
-                    spec,
-                    config.for_replicate(replicate),
-                    mode,
-                    label,
-                    snapshots[spec.id],
-                    root,
-                    urls[i % len(urls)],
-                )
-                for i, (spec, mode, label, replicate) in enumerate(batch)
-            ]
-            for (spec, mode, _, replicate), ref in zip(batch, _await_all(calls), strict=True):
-                generations.setdefault((spec.id, mode, replicate), []).append(ref)
+        lanes = [urls[i % len(urls)] for i in range(runtime.parallel_chunks)]
+
+        def call(index: int, url: str) -> Coroutine[Any, Any, ArtifactRef]:
+            spec, mode, label, replicate = chunks[index]
+            replica = config.for_replicate(replicate)
+            return generate_label_task(spec, replica, mode, label, snapshots[spec.id], root, url)
+
+        refs = _run_lanes(len(chunks), lanes, call)
+    generations: Generations = {}
+    for (spec, mode, _, replicate), ref in zip(chunks, refs, strict=True):
+        generations.setdefault((spec.id, mode, replicate), []).append(ref)
     return generations
 
 
-def _await_all(calls: list[Coroutine[Any, Any, ArtifactRef]]) -> list[ArtifactRef]:
-    """Run the task calls concurrently to the end; then raise the first failure, if any."""
+def _run_lanes(
+    count: int, lanes: list[str], call: Callable[[int, str], Coroutine[Any, Any, ArtifactRef]]
+) -> list[ArtifactRef]:
+    """Calls 0..count-1, each lane (an endpoint URL) running one at a time and taking the next
+    index when free; results in index order, or the first failure once every lane stopped."""
+    results: list[ArtifactRef | None] = [None] * count
+    failures: list[BaseException] = []
+    pending = iter(range(count))
 
-    async def gather() -> list[ArtifactRef | BaseException]:
-        # One Prefect API client for the wave's task runs; each would otherwise open its own.
+    async def lane(url: str) -> None:
+        for index in pending:
+            if failures:
+                return
+            try:
+                results[index] = await call(index, url)
+            except Exception as exc:  # raised below, once the other lanes have stopped
+                failures.append(exc)
+                return
+
+    async def run() -> None:
+        # One Prefect API client for every task run; each would otherwise open its own.
         async with AsyncClientContext.get_or_create():
-            return await asyncio.gather(*calls, return_exceptions=True)
+            await asyncio.gather(*(lane(url) for url in lanes))
 
-    outcomes = asyncio.run(gather())
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    asyncio.run(run())
+    if failures:
+        raise failures[0]
+    return [ref for ref in results if ref is not None]
 
 
 @flow(name="generate", log_prints=True)
