@@ -2,11 +2,12 @@
 llama.cpp servers, on a fixed slice (AG News, both modes, the `study` preset's prompts).
 
 The servers are started once, before timing. The path is the `generate` flow as `llmsynth run
---preset study` runs it (label chunks `runtime.parallel_chunks` at a time, one server each,
+--preset study` runs it (label chunks in `runtime.parallel_chunks` lanes, one server each,
 request cache, gates, artifacts). The bare loop then sends the very same requests (rebuilt from
-the path's rows, and checked hash by hash) with one `AsyncOpenAI` client, chunk i of each wave
-to server i, each chunk's requests in order. With the same seeds and prompts llama.cpp writes
-the same replies, so both paths ask the servers for the same work. Run
+the path's rows, and checked hash by hash) with an `AsyncOpenAI` client per server, one lane per
+server taking the next chunk when free, each chunk's requests in order. With the same seeds
+and prompts llama.cpp writes the same replies, so both paths ask the servers for the same work.
+Run
 `.venv/bin/python -m bench.llama_throughput` (see bench/README.md).
 """
 
@@ -104,34 +105,33 @@ def chunk_requests(config: Any, data_dir: Path, frames: Sequence[pd.DataFrame]) 
     return chunks
 
 
-async def raw_loop(urls: list[str], chunks: list[list[Any]], wave: int) -> int:
-    """The baseline: chunks `wave` at a time, chunk i of a wave on server i, in order."""
+async def raw_loop(urls: list[str], chunks: list[list[Any]], lanes: int) -> int:
+    """The baseline: `lanes` loops, lane i on server i, each taking the next chunk when free
+    and sending its requests in order."""
     import openai
 
     clients = [openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0) for url in urls]
+    pending = iter(chunks)
 
-    async def chunk(client: Any, requests: list[Any]) -> int:
-        for request in requests:
-            await client.chat.completions.create(
-                model=request.model,
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                temperature=request.temperature,
-                top_p=request.top_p,
-                max_tokens=request.max_tokens,
-                seed=request.seed,
-            )
-        return len(requests)
+    async def lane(client: Any) -> int:
+        sent = 0
+        for requests in pending:
+            for request in requests:
+                await client.chat.completions.create(
+                    model=request.model,
+                    messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    max_tokens=request.max_tokens,
+                    seed=request.seed,
+                )
+                sent += 1
+        return sent
 
-    sent = 0
-    for start in range(0, len(chunks), wave):
-        batch = chunks[start : start + wave]
-        done = await asyncio.gather(
-            *(chunk(clients[i % len(clients)], r) for i, r in enumerate(batch))
-        )
-        sent += sum(done)
+    done = await asyncio.gather(*(lane(clients[i % len(clients)]) for i in range(lanes)))
     for client in clients:
         await client.close()
-    return sent
+    return sum(done)
 
 
 def main() -> None:
