@@ -65,6 +65,7 @@ def test_quick_run_from_the_ui(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -101,9 +102,14 @@ def test_quick_run_from_the_ui(
             )
         )
         # The form fills itself from the deployment's defaults; let it settle before submitting.
-        WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element_value(
-                (By.XPATH, "//*[@role='dialog']//textarea"), "flow-test"
+        # Which field comes first depends on the database (PostgreSQL's jsonb orders an object's
+        # keys by length), so look for the experiment's name in any of them.
+        WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda driver: any(
+                field.get_attribute("value") == "flow-test"
+                for field in driver.find_elements(
+                    By.XPATH, "//*[@role='dialog']//*[self::textarea or self::input]"
+                )
             )
         )
         time.sleep(1.0)
