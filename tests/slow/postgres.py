@@ -79,7 +79,8 @@ class Postgres:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self.started = True  # from here on stop() must run, even if start does not finish
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "120", "start")
+        where = ("-D", str(self.data), "-l", str(self.log), "-o", options)
+        self._run("pg_ctl", *where, "-w", "-t", "120", "start")
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", OWNER, self.database)
 
     def stop(self) -> None:

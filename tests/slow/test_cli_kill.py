@@ -56,9 +56,7 @@ def _describe(processes: list[psutil.Process]) -> str:
     return "\n".join(lines)
 
 
-def test_sigkill_of_llmsynth_run_leaves_no_process_behind(
-    tmp_path: Path, sample_dir: Path
-) -> None:
+def test_sigkill_of_llmsynth_run_leaves_no_process_behind(tmp_path: Path, sample_dir: Path) -> None:
     log = tmp_path / "run.log"
     with FakeOpenAIServer(models=["fake-model"], latency_s=0.2) as llm:
         # Enough slow requests that generation is still running at the kill.
@@ -89,7 +87,9 @@ def test_sigkill_of_llmsynth_run_leaves_no_process_behind(
             while _running(descendants) and time.monotonic() < deadline:
                 time.sleep(0.5)
             alive = _running(descendants)
-            assert descendants and not alive, "left running after kill -9 of the CLI:\n" + _describe(alive)
+            assert descendants and not alive, (
+                "left running after kill -9 of the CLI:\n" + _describe(alive)
+            )
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(cli.pid, signal.SIGKILL)
