@@ -173,12 +173,14 @@ def run(
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
+    from flows.local_server import ensure_local_server
     from flows.pipeline import pipeline
     from flows.summary import print_summary
     from tasks.progress import reporter
     from tasks.report import load_run
     from tasks.run_dir import RunDir
 
+    ensure_local_server()
     with reporter.live(console):
         run_dir = pipeline(experiment, str(data), output_dir)
     # The compact answer here; every table is in the report and results.md beside it.
@@ -202,9 +204,11 @@ def generate(
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
     experiment, data = _prepare(preset, config, data_dir, max_cost)
     from flows.generate import generate as generate_flow
+    from flows.local_server import ensure_local_server
     from tasks.progress import reporter
     from tasks.run_dir import RunDir
 
+    ensure_local_server()
     with reporter.live(console):
         run_dir = generate_flow(experiment, str(data), output_dir)
     console.print(_volume_table(RunDir(run_dir).read_json(RunLayout.GENERATION)))
@@ -438,8 +442,11 @@ def deploy_command() -> None:
 
 
 def main() -> None:
+    from flows.local_server import apply_defaults
+
     # No telemetry from an offline tool; the user can still opt in by setting it.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    apply_defaults(os.environ)
     try:
         app()
     except LlmsynthError as exc:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from llmsynth_core.errors import GenerationError
+from tasks.child_process import die_with_parent
 
 # Ten ports apart: generation may start several servers of one model on consecutive ports.
 DEFAULT_PORTS = {"smollm2-135m-instruct": 8765, "gemma3-270m": 8775}
@@ -57,12 +56,6 @@ def served_models(port: int, timeout_s: float = 2.0) -> list[str] | None:
     return [str(item["id"]) for item in response.json().get("data", [])]
 
 
-def _die_with_parent() -> None:
-    # Linux: the server gets SIGTERM if the process that started it dies, even by SIGKILL.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
 def start_server(
     name: str,
     port: int,
@@ -100,7 +93,7 @@ def start_server(
     ]
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
         )
 
 

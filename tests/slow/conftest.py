@@ -1,4 +1,5 @@
-"""One real Prefect stack per session, shared by the multi-process and the UI tests."""
+"""One real Prefect stack per session (server on PostgreSQL), shared by the multi-process and
+the UI tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.flows.configs import small_config
+from tests.slow.postgres import running_postgres
 from tests.slow.stack import BIN, Stack, poll
 
 
@@ -69,7 +71,12 @@ def pipeline_parameters(base_url: str, data_dir: Path, output_dir: Path) -> dict
 def prefect_stack(
     tmp_path_factory: pytest.TempPathFactory, sample_dir: Path
 ) -> Iterator[RunningStack]:
-    stack = Stack(tmp_path_factory.mktemp("stack"))
+    with running_postgres() as postgres:
+        yield from _stack_on(postgres.url, tmp_path_factory.mktemp("stack"), sample_dir)
+
+
+def _stack_on(database_url: str, root: Path, sample_dir: Path) -> Iterator[RunningStack]:
+    stack = Stack(root, database_url)
     fake = FakeOpenAIServer(models=["fake-model"]).start()
     env = stack.env(sample_dir)
     prefect = str(BIN / "prefect")

@@ -1,4 +1,5 @@
-"""A real Prefect stack on loopback: server (SQLite), pools, deployments and two process workers.
+"""A real Prefect stack on loopback: server (on PostgreSQL), pools, deployments and two process
+workers.
 
 Everything is started the way a user would (`prefect server start`, `llmsynth pools create`,
 `llmsynth deploy`, `prefect worker start`), each in its own process group so that stopping the
@@ -34,6 +35,7 @@ def free_port() -> int:
 @dataclass
 class Stack:
     root: Path
+    database_url: str
     port: int = field(default_factory=free_port)
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
@@ -56,13 +58,12 @@ class Stack:
             **keep,
             "PREFECT_HOME": str(self.root / "prefect-home"),
             "PREFECT_API_URL": self.api_url,
+            "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(self.port),
-            # Workers poll more often than the default 10 s so the tests do not wait it out, but
-            # not every second: each poll writes to the server's SQLite, and a write that lands
-            # inside another request's transaction makes that request fail with 503.
-            "PREFECT_WORKER_QUERY_SECONDS": "3",
+            # Workers poll more often than the default 10 s so the tests do not wait it out.
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_WORKER_HEARTBEAT_SECONDS": "10",
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOCAL_STORAGE_PATH": str(self.root / "results"),

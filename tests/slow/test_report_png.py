@@ -12,10 +12,12 @@ from llmsynth_core.run_layout import RunLayout
 from tasks.report import write_report
 from tasks.run_dir import RunDir
 from tasks.screenshot import html_to_png
+from tests.system_deps import require_system
 
 
 @pytest.mark.slow
 def test_report_html_renders_to_png(tmp_path: Path) -> None:
+    require_system("chromium")
     rows = [("real", 0.9), ("zero_shot", 0.7), ("few_shot", 0.8)]
     run = RunDir(str(tmp_path))
     results = RunLayout.RESULTS.schema

@@ -1,0 +1,109 @@
+"""Debian's PostgreSQL on loopback in a temporary directory: the stack tests' Prefect database.
+
+initdb refuses to run as root and CI runs as root, so there every server command runs as the
+`postgres` user (runuser) in a directory it owns. The server listens on 127.0.0.1 on a free
+port with its socket directory inside the temporary directory, so the system's own cluster,
+if any, is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.slow.stack import free_port
+from tests.system_deps import require_system
+
+OWNER = "postgres"  # the Debian package's system user; also the cluster's superuser name
+
+
+def _server_bin(name: str) -> str:
+    """`name` from the newest PostgreSQL under /usr/lib/postgresql (Debian keeps it off PATH)."""
+    found = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda path: int(Path(path).parts[-3]),
+    )
+    if not found:
+        raise AssertionError(f"no /usr/lib/postgresql/*/bin/{name}")
+    return found[-1]
+
+
+@dataclass
+class Postgres:
+    root: Path
+    port: int = field(default_factory=free_port)
+    database: str = "prefect"
+    started: bool = False
+
+    @property
+    def url(self) -> str:
+        # Loopback with trust auth: the cluster exists only for this test session.
+        return f"postgresql+asyncpg://{OWNER}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    def _run(self, name: str, *args: str) -> None:
+        command = [_server_bin(name), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", OWNER, "--", *command]
+        done = subprocess.run(
+            command, cwd=self.root, capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+            raise AssertionError(
+                f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n"
+                f"--- server log ---\n{log}"
+            )
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, OWNER, OWNER)
+        # No fsync anywhere: a test cluster that a crash may lose is fine, a slow one is not.
+        self._run("initdb", "-D", str(self.data), "-U", OWNER, "--auth=trust", "--no-sync")
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self.started = True  # from here on stop() must run, even if start does not finish
+        where = ("-D", str(self.data), "-l", str(self.log), "-o", options)
+        self._run("pg_ctl", *where, "-w", "-t", "120", "start")
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", OWNER, self.database)
+
+    def stop(self) -> None:
+        if self.started and (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.started = False
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """A started cluster with an empty database; stopped and deleted on exit, also on failure."""
+    require_system("postgresql")
+    # Not under pytest's tmp_path: that sits in a root-only directory the postgres user
+    # cannot enter.
+    postgres = Postgres(Path(tempfile.mkdtemp(prefix="llmsynth-pg-")))
+    try:
+        postgres.start()
+        yield postgres
+    finally:
+        try:
+            postgres.stop()
+        finally:
+            shutil.rmtree(postgres.root, ignore_errors=True)
