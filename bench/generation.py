@@ -102,6 +102,19 @@ def planned_requests(config: Any, data_dir: Path) -> list[Any]:
     return requests
 
 
+async def send_chat(client: Any, request: Any) -> str:
+    """One chat request through the bare SDK, as a baseline sends it; the reply's text."""
+    reply = await client.chat.completions.create(
+        model=request.model,
+        messages=[{"role": m.role, "content": m.content} for m in request.messages],
+        temperature=request.temperature,
+        top_p=request.top_p,
+        max_tokens=request.max_tokens,
+        seed=request.seed,
+    )
+    return reply.choices[0].message.content or ""
+
+
 async def raw_loop(base_url: str, requests: list[Any], concurrency: int) -> int:
     """The baseline: one event loop, one AsyncOpenAI client, a semaphore."""
     import openai
@@ -111,15 +124,7 @@ async def raw_loop(base_url: str, requests: list[Any], concurrency: int) -> int:
 
     async def one(request: Any) -> str:
         async with limit:
-            reply = await client.chat.completions.create(
-                model=request.model,
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                temperature=request.temperature,
-                top_p=request.top_p,
-                max_tokens=request.max_tokens,
-                seed=request.seed,
-            )
-        return reply.choices[0].message.content or ""
+            return await send_chat(client, request)
 
     texts = await asyncio.gather(*(one(r) for r in requests))
     await client.close()

@@ -110,6 +110,8 @@ async def raw_loop(urls: list[str], chunks: list[list[Any]], lanes: int) -> int:
     and sending its requests in order."""
     import openai
 
+    from bench.generation import send_chat
+
     clients = [openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0) for url in urls]
     pending = iter(chunks)
 
@@ -117,14 +119,7 @@ async def raw_loop(urls: list[str], chunks: list[list[Any]], lanes: int) -> int:
         sent = 0
         for requests in pending:
             for request in requests:
-                await client.chat.completions.create(
-                    model=request.model,
-                    messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                    temperature=request.temperature,
-                    top_p=request.top_p,
-                    max_tokens=request.max_tokens,
-                    seed=request.seed,
-                )
+                await send_chat(client, request)
                 sent += 1
         return sent
 

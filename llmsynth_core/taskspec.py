@@ -40,6 +40,18 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _without_unset(
+    model: BaseModel, handler: SerializerFunctionWrapHandler, field: str
+) -> dict[str, Any]:
+    """The model's dump without `field` while it is None. Cache keys hash spec dumps: a spec
+    that does not set a field added later dumps exactly as it did before the field existed, so
+    its generation, training and annotation keys stay put."""
+    data: dict[str, Any] = handler(model)
+    if getattr(model, field) is None:
+        data.pop(field, None)
+    return data
+
+
 class LabelSpec(_Frozen):
     """One class: its name as stored in the data, and how prompts phrase it."""
 
@@ -115,12 +127,7 @@ class PromptSpec(_Frozen):
 
     @model_serializer(mode="wrap")
     def _omit_unset_max_tokens(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Cache keys hash spec dumps: a spec without its own max_tokens dumps exactly as it did
-        # before the field existed, so its generation, training and annotation keys stay put.
-        data: dict[str, Any] = handler(self)
-        if self.max_tokens is None:
-            data.pop("max_tokens", None)
-        return data
+        return _without_unset(self, handler, "max_tokens")
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> PromptSpec:
@@ -169,12 +176,7 @@ class TaskSpec(_Frozen):
 
     @model_serializer(mode="wrap")
     def _omit_unset_variant(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Cache keys hash spec dumps: a task that is no variant dumps as it did before the
-        # field existed, so its keys stay put.
-        data: dict[str, Any] = handler(self)
-        if self.variant_of is None:
-            data.pop("variant_of", None)
-        return data
+        return _without_unset(self, handler, "variant_of")
 
     @field_validator("labels")
     @classmethod
