@@ -6,11 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of torch; a GPU host sets e.g. TORCH_SPEC="torch==2.13.0" with its CUDA index.
 TORCH_SPEC ?= torch==2.13.0
-# llama.cpp is built by deployments/llama_build.py with the widest SIMD the CPU has (AVX-512 where
-# /proc/cpuinfo lists it, else the portable AVX2 build), never -march=native or AMX: a native
-# build on a CPU with AMX segfaults in a VM that does not grant AMX state. LLAMA_BUILD=avx2 forces
-# the portable build (e.g. for an image that runs on other hosts). Wheels are kept per flag set
-# in LLAMA_WHEELS, so pip's cache never hands back a wheel built with other flags.
+# llama.cpp is built by deployments/llama_build.py for what /proc/cpuinfo lists: the portable AVX2
+# build where the CPU has AVX2 (it served SmolLM2 faster than the AVX-512 build on an AVX-512
+# EPYC), a plain one where not; LLAMA_BUILD=avx512 takes AVX-512 where present. Never
+# -march=native or AMX: a native build on a CPU with AMX segfaults in a VM without AMX state.
+# Wheels are kept per flag set in LLAMA_WHEELS, so pip's cache never hands back another build.
 LLAMA_SPEC ?= llama-cpp-python[server]==0.3.36
 LLAMA_BUILD ?= auto
 LLAMA_WHEELS ?= $(HOME)/.cache/llmsynth/llama-wheels

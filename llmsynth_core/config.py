@@ -346,7 +346,8 @@ class RuntimeConfig(_Stage):
         description="Label chunks generated at once. With the embedded generator each chunk of "
         "a wave gets its own llama.cpp server (up to one per CPU core, sharing the cores), "
         "which answers its chunk's requests in order and so reuses each conversation's "
-        "prompt prefix: 2 on 2 cores served about twice the requests/s of 1.",
+        "prompt prefix; a free lane takes the next chunk. On 2 cores, 2 single-threaded servers "
+        "and 1 with both threads served the same requests/s (bench/llama_throughput.py).",
     )
     request_timeout_s: float = Field(default=120.0, gt=0)
     inference_batch_size: int = Field(default=64, ge=1)

@@ -135,11 +135,12 @@ def embedded_endpoints(
     """Yield the base URLs of `count` servers for `name` on consecutive ports from `port`,
     starting only those that do not answer.
 
-    Why several: llama-cpp-python's server answers one request at a time, and a 135M model's
-    tokens are too small to keep two threads busy (on 2 cores, one server with 2 threads served
-    fewer requests/s than one with 1), so n single-threaded servers serve n label chunks at
-    once. Servers we started are stopped on exit, including on errors and Ctrl-C; ones that
-    were already running (e.g. from `llmsynth llm serve`) are left alone.
+    Why several: llama-cpp-python's server answers one request at a time (no parallel slots),
+    so n servers sharing the cores serve n label chunks at once. On 2 cores, 2 single-threaded
+    servers matched one with both threads (bench/llama_throughput.py); on more cores, a 135M
+    model's tokens are too small to keep many threads of one server busy. Servers we started
+    are stopped on exit, including on errors and Ctrl-C; ones that were already running (e.g.
+    from `llmsynth llm serve`) are left alone.
     """
     first = port or DEFAULT_PORTS.get(name, 8765)
     cache_dir = cache_dir or default_cache_dir()

@@ -34,24 +34,37 @@ def _flags(line: str) -> frozenset[str]:
     return frozenset(line.split())
 
 
-def test_an_avx512_cpu_gets_avx512_and_only_the_extensions_it_lists(build: ModuleType) -> None:
-    name, args = build.cmake_args(_flags(EPYC))
+def test_an_avx512_cpu_gets_avx512_when_asked_and_only_the_extensions_it_lists(
+    build: ModuleType,
+) -> None:
+    name, args = build.chosen("avx512", _flags(EPYC))
     assert name == "avx512"
     assert {"-DGGML_AVX512=ON", "-DGGML_AVX512_VNNI=ON", "-DGGML_AVX512_BF16=ON"} <= set(args)
-    without_bf16 = build.cmake_args(_flags(EPYC.replace(" avx512_bf16", "")))[1]
+    without_bf16 = build.chosen("avx512", _flags(EPYC.replace(" avx512_bf16", "")))[1]
     assert "-DGGML_AVX512=ON" in without_bf16
     assert "-DGGML_AVX512_BF16=ON" not in without_bf16
 
 
 def test_a_partial_avx512_falls_back_to_the_portable_build(build: ModuleType) -> None:
     # ggml's AVX512 switch compiles for F, CD, VL, DQ and BW together.
-    assert build.cmake_args(_flags(EPYC.replace(" avx512vl", ""))) == ("avx2", build.PORTABLE)
-    assert build.cmake_args(_flags(HASWELL)) == ("avx2", build.PORTABLE)
+    partial = _flags(EPYC.replace(" avx512vl", ""))
+    assert build.chosen("avx512", partial) == ("avx2", build.PORTABLE)
+    assert build.chosen("avx512", _flags(HASWELL)) == ("avx2", build.PORTABLE)
+
+
+def test_auto_takes_the_avx2_build_that_measured_faster_and_avx2_is_always_portable(
+    build: ModuleType,
+) -> None:
+    assert build.chosen("auto", _flags(EPYC)) == ("avx2", build.PORTABLE)
+    assert build.chosen("auto", _flags(QEMU))[0] == "generic"
+    assert build.chosen("avx2", _flags(QEMU)) == ("avx2", build.PORTABLE)
+    with pytest.raises(SystemExit, match="auto, avx2 or avx512"):
+        build.chosen("native", _flags(EPYC))
 
 
 def test_no_build_is_native_or_uses_amx(build: ModuleType) -> None:
     for cpu in (EPYC, HASWELL, SAPPHIRE, QEMU):
-        args = build.cmake_args(_flags(cpu))[1]
+        args = build.chosen("avx512", _flags(cpu))[1]
         assert "-DGGML_NATIVE=OFF" in args
         assert not [arg for arg in args if "AMX" in arg], cpu
 
@@ -72,10 +85,10 @@ def test_each_flag_set_has_its_own_wheel_directory(build: ModuleType, tmp_path: 
     # pip's cache is keyed by the sdist alone; a wheel built with other flags must never be
     # found where this build looks.
     spec = "llama-cpp-python[server]==0.3.36"
-    avx512 = build.wheel_dir(tmp_path, spec, *build.cmake_args(_flags(EPYC)))
-    avx2 = build.wheel_dir(tmp_path, spec, *build.cmake_args(_flags(HASWELL)))
+    avx512 = build.wheel_dir(tmp_path, spec, *build.chosen("avx512", _flags(EPYC)))
+    avx2 = build.wheel_dir(tmp_path, spec, *build.chosen("avx512", _flags(HASWELL)))
     assert avx512 != avx2
-    assert avx512 == build.wheel_dir(tmp_path, spec, *build.cmake_args(_flags(EPYC)))
+    assert avx512 == build.wheel_dir(tmp_path, spec, *build.chosen("avx512", _flags(EPYC)))
     other_version = build.wheel_dir(
         tmp_path, spec.replace("0.3.36", "0.3.37"), "avx2", build.PORTABLE
     )

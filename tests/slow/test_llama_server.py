@@ -53,7 +53,7 @@ def test_embedded_model_generates_real_text(
 ) -> None:
     spec = load_registry()[task]
     llm = LLMConfig(model=embedded, embedded_model=embedded, prompt_style=style, max_tokens=48)  # type: ignore[arg-type]
-    generation = GenerationConfig(modes=["zero_shot"], per_label=2, max_attempts_factor=4)
+    generation = GenerationConfig(modes=["zero_shot"], per_label=2, max_attempts_factor=8)
     ctx = PromptContext(spec, llm, generation, "zero_shot", label)
     port = free_ports(servers)
     with embedded_endpoints(embedded, port=port, count=servers, cache_dir=tmp_path) as urls:
