@@ -19,7 +19,13 @@ import pandas as pd
 from llmsynth_core.metrics import FloatArray
 from llmsynth_core.results import UNIT_KEYS, prediction_grid
 from llmsynth_core.subjectivity import too_few_tasks
-from llmsynth_core.uncertainty import paired_gap, resample_weights
+from llmsynth_core.uncertainty import (
+    mean_of_draws,
+    paired_gap,
+    replicate_draws,
+    resample_weights,
+    seed_draws,
+)
 
 RULE = (
     "A finding holds for a task where the 95% paired interval of its gap excludes 0 in the "
@@ -292,19 +298,12 @@ def rise_draws(
     n_seeds, n = next(iter(correct.values())).shape[0], top.size
     rng = np.random.default_rng(seed)
     weights = np.vstack([np.ones((1, n)), resample_weights(rng, n, draws)])  # (1 + draws, n)
-    seeds = np.vstack([np.arange(n_seeds)[None, :], rng.integers(0, n_seeds, (draws, n_seeds))])
-    columns = np.arange(draws + 1)[:, None, None]
+    seeds = seed_draws(rng, n_seeds, draws)
     out = {}
     for source, hits in correct.items():
-        n_sets = hits.shape[1]
-        sets = np.concatenate(
-            [
-                np.broadcast_to(np.arange(n_sets), (1, n_seeds, n_sets)),
-                rng.integers(0, n_sets, (draws, n_seeds, n_sets)),
-            ]
-        )
+        sets = replicate_draws(rng, n_seeds, hits.shape[1], draws)
         rise = _accuracy(hits, top, weights) - _accuracy(hits, ~top, weights)  # (S, R, 1+D)
-        out[source] = rise[seeds[:, :, None], sets, columns].mean(axis=(1, 2))
+        out[source] = mean_of_draws(rise, seeds, sets)
     return out
 
 

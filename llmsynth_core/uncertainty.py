@@ -44,6 +44,39 @@ def resample_weights(rng: np.random.Generator, n: int, draws: int) -> FloatArray
     return rng.multinomial(n, np.full(n, 1.0 / n), size=draws).astype(np.float64)
 
 
+def seed_draws(rng: np.random.Generator, n_seeds: int, draws: int) -> IntArray:
+    """Seed indices per column, (1 + draws, seeds): column 0 takes every seed once (the
+    whole-test-set estimate), columns 1.. draw the seeds with replacement."""
+    drawn: IntArray = np.vstack(
+        [np.arange(n_seeds)[None, :], rng.integers(0, n_seeds, (draws, n_seeds))]
+    )
+    return drawn
+
+
+def replicate_draws(
+    rng: np.random.Generator, n_seeds: int, n_replicates: int, draws: int
+) -> IntArray:
+    """Synthetic-set indices per column and drawn seed, (1 + draws, seeds, sets): column 0
+    takes every set once, columns 1.. draw each seed's sets with replacement."""
+    drawn: IntArray = np.concatenate(
+        [
+            np.broadcast_to(np.arange(n_replicates), (1, n_seeds, n_replicates)),
+            rng.integers(0, n_replicates, (draws, n_seeds, n_replicates)),
+        ]
+    )
+    return drawn
+
+
+def mean_of_draws(values: FloatArray, seeds: IntArray, replicates: IntArray) -> FloatArray:
+    """Per column, the mean of `values` (seeds, sets, 1 + draws) over that column's drawn seeds
+    and, for each, its drawn sets (`seed_draws`, `replicate_draws`)."""
+    columns = np.arange(values.shape[-1])
+    means: FloatArray = values[seeds[:, :, None], replicates, columns[:, None, None]].mean(
+        axis=(1, 2)
+    )
+    return means
+
+
 def macro_f1_draws(
     truth: IntArray, predictions: IntArray, n_classes: int, weights: FloatArray
 ) -> FloatArray:
@@ -193,16 +226,10 @@ def paired_gap(
     shares = np.vstack([onehot.mean(axis=0)[None, :], weights @ onehot / true.size])
     chance = _chance(shares, n_classes)  # (1 + draws,)
     # Column 0 is the whole test set with every seed and replicate once; columns 1.. the draws.
-    seeds = np.vstack([np.arange(n_seeds)[None, :], rng.integers(0, n_seeds, (draws, n_seeds))])
-    replicates = np.concatenate(
-        [
-            np.broadcast_to(np.arange(n_replicates), (1, n_seeds, n_replicates)),
-            rng.integers(0, n_replicates, (draws, n_seeds, n_replicates)),
-        ]
-    )
-    columns = np.arange(draws + 1)
-    real_mean = real_f1[seeds, columns[:, None]].mean(axis=1)
-    synth_mean = synth_f1[seeds[:, :, None], replicates, columns[:, None, None]].mean(axis=(1, 2))
+    seeds = seed_draws(rng, n_seeds, draws)
+    replicates = replicate_draws(rng, n_seeds, n_replicates, draws)
+    real_mean = real_f1[seeds, np.arange(draws + 1)[:, None]].mean(axis=1)
+    synth_mean = mean_of_draws(synth_f1, seeds, replicates)
     gap = real_mean - synth_mean
     margin = real_mean - chance
     normalised = np.divide(gap, margin, out=np.full_like(gap, np.nan), where=margin > 0)

@@ -25,7 +25,13 @@ from llmsynth_core.metrics import FloatArray
 from llmsynth_core.results import prediction_grid
 from llmsynth_core.schemas import REAL_CURVE, REAL_EQUIVALENT
 from llmsynth_core.size_matching import curve_size, curve_source
-from llmsynth_core.uncertainty import macro_f1_draws, resample_weights
+from llmsynth_core.uncertainty import (
+    macro_f1_draws,
+    mean_of_draws,
+    replicate_draws,
+    resample_weights,
+    seed_draws,
+)
 
 Censored = Literal["below", "above"]
 LEVEL = 0.95
@@ -159,25 +165,17 @@ def _source_means(
         )
     draws = weights.shape[0]
     n_seeds = len(next(iter(seed_sets)))
-    columns = np.arange(draws + 1)
-    seeds = np.vstack([np.arange(n_seeds)[None, :], rng.integers(0, n_seeds, (draws, n_seeds))])
+    seeds = seed_draws(rng, n_seeds, draws)
     means = {}
     for source, (_, grid) in grids.items():
-        n_replicates = grid.shape[1]
         f1 = np.stack(
             [
                 np.stack([macro_f1_draws(truth, p, n_classes, weights) for p in by_seed])
                 for by_seed in grid
             ]
         )  # (seeds, replicates, 1 + draws)
-        replicates = np.concatenate(
-            [
-                np.broadcast_to(np.arange(n_replicates), (1, n_seeds, n_replicates)),
-                rng.integers(0, n_replicates, (draws, n_seeds, n_replicates)),
-            ]
-        )
-        picked = f1[seeds[:, :, None], replicates, columns[:, None, None]]
-        means[source] = picked.mean(axis=(1, 2))
+        replicates = replicate_draws(rng, n_seeds, grid.shape[1], draws)
+        means[source] = mean_of_draws(f1, seeds, replicates)
     return _Boot(means, n_seeds)
 
 
