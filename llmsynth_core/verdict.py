@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from llmsynth_core.results import GAP_COLUMNS
+from llmsynth_core.worth import real_equivalent_text
 
 # How many classes a verdict names as weakest; the report's per-class table has them all.
 WEAKEST_CLASSES = 2
@@ -194,10 +195,7 @@ def _not_meaningful(real: Row, chance: float, model: str) -> str:
 
 
 def _worth(frame: pd.DataFrame | None, task: str, model: str, source: str) -> str | None:
-    if frame is None:
-        return None
-    match = frame[(frame["task"] == task) & (frame["model"] == model) & (frame["source"] == source)]
-    return None if match.empty else str(match["text"].iloc[0])
+    return None if frame is None else real_equivalent_text(frame, task, source, model)
 
 
 def _weakest_classes(

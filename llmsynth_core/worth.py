@@ -308,8 +308,12 @@ def _curve_rows(
     return rows
 
 
-def real_equivalent_text(table: pd.DataFrame, task: str, source: str) -> str | None:
-    """The real-equivalent text of a task's synthetic source ('≈ 5.7 [3.1, 9.8]'), for the
-    first model that has one; None where the run has no learning curve for it."""
+def real_equivalent_text(
+    table: pd.DataFrame, task: str, source: str, model: str | None = None
+) -> str | None:
+    """The real-equivalent text of a task's synthetic source ('≈ 5.7 [3.1, 9.8]'), for `model`
+    (None: the first model that has one); None where the run has no learning curve for it."""
     rows = table[(table["task"] == task) & (table["source"] == source)]
+    if model is not None:
+        rows = rows[rows["model"] == model]
     return None if rows.empty else str(rows["text"].iloc[0])
