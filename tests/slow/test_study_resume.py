@@ -80,7 +80,7 @@ def _finished_models(output: Path) -> dict[str, float]:
     }
 
 
-def _run(config: Path, output: Path, log: Path) -> subprocess.Popen[bytes]:
+def _run(config: Path, data: Path, output: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PREFECT_HOME": str(output.parent / "prefect"),
@@ -89,15 +89,11 @@ def _run(config: Path, output: Path, log: Path) -> subprocess.Popen[bytes]:
     }
     env.pop("PREFECT_API_URL", None)
     argv = [sys.executable, "-m", "flows.cli", "run", "--config", str(config)]
-    argv += ["--data-dir", os.environ.get("LLMSYNTH_SAMPLE_DIR", _sample_dir()), "--output-dir"]
+    argv += ["--data-dir", str(data), "--output-dir"]
     with log.open("ab") as out:
         return subprocess.Popen(
             [*argv, str(output)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-
-
-def _sample_dir() -> str:
-    return str(Path(os.environ["LLMSYNTH_DATA_DIR"]) / "sample")
 
 
 def _kill_when(
@@ -126,7 +122,7 @@ def _bodies(server: FakeOpenAIServer) -> list[str]:
 
 
 def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
-    tmp_path: Path, tiny_encoder_dir: str
+    tmp_path: Path, sample_dir: Path, tiny_encoder_dir: str
 ) -> None:
     output = tmp_path / "out"
     logs = [tmp_path / f"run{i}.log" for i in (1, 2, 3)]
@@ -136,7 +132,12 @@ def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
 
         # 1. Killed while generating: some replies are stored, no generation is complete.
         log = logs[0]
-        _kill_when(_run(config, output, log), lambda: len(_cached(output)) >= 8, log, "8 replies")
+        _kill_when(
+            _run(config, sample_dir, output, log),
+            lambda: len(_cached(output)) >= 8,
+            log,
+            "8 replies",
+        )
         answered = _cached(output)
         sent_before = _bodies(server)
         # The last request may have been in flight, answered or not, when the kill landed.
@@ -146,7 +147,7 @@ def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
         # 2. Killed while training: some models are finished, not all of them.
         log = logs[1]
         _kill_when(
-            _run(config, output, log),
+            _run(config, sample_dir, output, log),
             lambda: len(_finished_models(output)) >= 3,
             log,
             "3 trained models",
@@ -161,7 +162,7 @@ def test_a_killed_study_reruns_no_answered_request_and_no_finished_model(
         # 3. The rerun finishes: no request at all (every reply is stored), only the rest of
         # the models, and the finished ones untouched.
         log = logs[2]
-        finisher = _run(config, output, log)
+        finisher = _run(config, sample_dir, output, log)
         assert finisher.wait(timeout=600) == 0, log.read_text()[-4000:]
         assert _bodies(server) == [], "generation had finished; the rerun must send nothing"
 
