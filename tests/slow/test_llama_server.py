@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,9 @@ from llmsynth_core.prompts import PromptContext
 from llmsynth_core.registry import load_registry
 from tasks.llm_client import LLMClient
 from tasks.llm_server import embedded_endpoints, served_models
+from tests.slow.stack import free_ports
 
 pytestmark = pytest.mark.slow
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive loopback ports that are free now."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            first = int(sock.getsockname()[1])
-        if first + count > 65535:
-            continue
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as other:
-                    other.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
 
 
 async def _generate(ctx: PromptContext, base_url: str) -> list[dict[str, object]]:
