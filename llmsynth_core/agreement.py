@@ -27,18 +27,24 @@ def agreement_from_annotations(annotations: Sequence[Sequence[str]]) -> list[flo
 
 
 def threshold_sweep(
-    agreement: Sequence[float], correct: Sequence[bool], min_instances: int
+    agreement: Sequence[float],
+    correct: Sequence[bool],
+    min_instances: int,
+    instances: Sequence[object] | None = None,
 ) -> pd.DataFrame:
-    """Accuracy and n on instances with a_i >= g, for every distinct g; `kept` marks the
-    thresholds with at least `min_instances` instances (only those are fitted)."""
+    """Accuracy and n on predictions with a_i >= g, for every distinct g; `kept` marks the
+    thresholds with at least `min_instances` instances (only those are fitted). With
+    `instances` (each prediction's test row id), n counts distinct test instances, so
+    predictions pooled over seeds do not inflate it; accuracy stays pooled."""
     a = np.asarray(agreement, dtype=float)
     hits = np.asarray(correct, dtype=bool)
     if len(a) != len(hits):
         raise ValueError(f"{len(a)} agreement values but {len(hits)} predictions")
+    ids = None if instances is None else np.asarray(instances, dtype=object)
     rows = []
     for g in np.unique(a[~np.isnan(a)]):
         mask = a >= g
-        n = int(mask.sum())
+        n = int(mask.sum()) if ids is None else len(set(ids[mask]))
         rows.append(
             {
                 "threshold": float(g),
@@ -100,8 +106,9 @@ def agreement_analysis(
         )
     for key, group in rated.groupby(GROUP, sort=True):
         labels = {column: str(value) for column, value in zip(GROUP, key, strict=True)}
+        instances = group["row_id"].tolist() if "row_id" in group else None
         sweep = threshold_sweep(
-            group["agreement"].tolist(), group["correct"].tolist(), min_instances
+            group["agreement"].tolist(), group["correct"].tolist(), min_instances, instances
         )
         sweeps.append(sweep.assign(**labels))
         fit = fit_sweep(sweep)

@@ -447,6 +447,7 @@ def _agreement(run: RunData, figures: dict[str, bytes]) -> Section:
             "Accuracy on test instances whose annotator agreement is at least the threshold, "
             f"with a linear fit (slope, R²) and Spearman's rho per data source{unfitted}"
             + (" are not fitted." if unfitted else ".")
+            + " n counts test instances; accuracy is pooled over the seeds' predictions."
         )
     )
     if uses_estimate(run.agreement_fits) or uses_estimate(run.agreement_sweeps):

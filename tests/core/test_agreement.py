@@ -191,3 +191,20 @@ def test_panel_estimates_join_predictions_by_row_id_not_position() -> None:
     merged = with_estimated_agreement(predictions, estimates)
     assert dict(zip(merged["row_id"], merged["agreement"], strict=True)) == {"a": 1.0, "c": 0.5}
     assert set(merged["task"]) == {"t"}
+
+
+def test_sweep_counts_test_instances_not_predictions_pooled_over_seeds() -> None:
+    # Three seeds predict the same 10 instances: n is 10 at the lowest threshold, not 30, and
+    # a 12-instance minimum keeps no threshold although 30 predictions sit below it.
+    agreement = [0.5, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0] * 3
+    correct = [i % 2 == 0 for i in range(30)]
+    ids = [f"row{i}" for i in range(10)] * 3
+    sweep = threshold_sweep(agreement, correct, min_instances=12, instances=ids)
+    assert sweep["n"].tolist() == [10, 5]
+    assert not sweep["kept"].any()
+    rows = [
+        {"task": "fpb", "model": "m", "source": "real", "agreement": a, "correct": c, "row_id": i}
+        for a, c, i in zip(agreement, correct, ids, strict=True)
+    ]
+    sweeps, _ = agreement_analysis(pd.DataFrame(rows), min_instances=1)
+    assert sweeps["n"].tolist() == [10, 5]
