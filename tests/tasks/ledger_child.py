@@ -4,7 +4,7 @@ kill one.
 Usage: python -m tests.tasks.ledger_child ARGS.json, where ARGS.json holds `command`:
 - "spend": send requests (`name`-numbered) through a Requester to `base_url`, `concurrency`
   at a time, until the cap refuses one; waits for `go` (a file) after touching `ready`, and
-  writes {"sent": n, "refused": message or null} to `out`.
+  writes {"sent": n, "cost_usd": what the replies cost, "refused": message or null} to `out`.
 - "hold": reserve `estimate` with a reservation that lives `ttl_s` past each heartbeat, touch
   `ready`, then sleep until killed.
 Both book on `state_db` under `run_key` against `cap`.
@@ -71,7 +71,12 @@ async def spend(args: dict[str, Any], ledger: BudgetLedger) -> dict[str, Any]:
         await asyncio.gather(*(worker() for _ in range(args["concurrency"])))
     finally:
         await client.aclose()
-    return {"sent": requester.stats.sent, "refused": refused[0] if refused else None}
+    stats = requester.stats
+    return {
+        "sent": stats.sent,
+        "cost_usd": stats.cost_usd,
+        "refused": refused[0] if refused else None,
+    }
 
 
 def main(args_path: str) -> None:
