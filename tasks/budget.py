@@ -110,10 +110,10 @@ class BudgetLedger:
                     held.run_key == self.run_key, held.expires_at <= now
                 )
             )
-            in_flight = sa.select(sa.func.coalesce(sa.func.sum(held.estimate_usd), 0.0))
-            in_flight = in_flight.where(held.run_key == self.run_key).scalar_subquery()
             committed = float(
-                connection.execute(sa.select(_spent(self.run_key) + in_flight)).scalar_one()
+                connection.execute(
+                    sa.select(_spent(self.run_key) + _in_flight(self.run_key))
+                ).scalar_one()
             )
             if committed + estimate_usd > self.cap_usd:
                 raise BudgetExceeded(
@@ -181,6 +181,11 @@ class BudgetLedger:
 def _spent(run_key: str) -> sa.ScalarSelect[float]:
     charged = sa.func.coalesce(sa.func.sum(budget_charges.c.cost_usd), 0.0)
     return sa.select(charged).where(budget_charges.c.run_key == run_key).scalar_subquery()
+
+
+def _in_flight(run_key: str) -> sa.ScalarSelect[float]:
+    held = sa.func.coalesce(sa.func.sum(budget_reservations.c.estimate_usd), 0.0)
+    return sa.select(held).where(budget_reservations.c.run_key == run_key).scalar_subquery()
 
 
 _owner: tuple[int, str] | None = None

@@ -56,6 +56,7 @@ def _generate(
     where.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_HOME": str(where / "prefect"), "PYTHONPATH": str(REPO), "COLUMNS": "80"}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = str(WAIT_S)
     env.pop(STATE_DB_ENV, None)
     argv = [sys.executable, "-m", "flows.cli", "generate", "--config", str(config)]
     argv += ["--data-dir", str(data), "--output-dir", str(where / "out")]
