@@ -118,12 +118,12 @@ def test_a_killed_generation_resumes_elsewhere_from_the_shared_cache(
                 os.killpg(second.pid, signal.SIGKILL)
         after = _bodies(server)
 
-    assert (tmp_path / "host-b" / "out" / "runs").is_dir()
-    assert not (tmp_path / "host-b" / "out" / "artifacts" / "request-cache.sqlite").exists()
     # Sent again: only requests that were in flight at the kill, never a cached reply's.
     again = set(before) & set(after)
     assert len(again) <= in_flight, f"{len(again)} sent again, {in_flight} were in flight"
     assert len(cache) - start == cached + len(after)
+    assert (tmp_path / "host-b" / "out" / "runs").is_dir()
+    assert not (tmp_path / "host-b" / "out" / "artifacts" / "request-cache.sqlite").exists()
 
 
 def test_two_processes_on_postgres_sharing_a_cap_stop_together_at_it(
