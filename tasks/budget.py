@@ -10,13 +10,8 @@ cap for ever. Without a cap nothing is booked.
 
 from __future__ import annotations
 
-import logging
-import os
+import math
 import secrets
-import socket
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,7 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from llmsynth_core.config import RuntimeConfig
 from llmsynth_core.errors import BudgetExceeded
+from tasks import heartbeat
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
+from tasks.heartbeat import owner_id
 from tasks.state_db import (
     budget_charges,
     budget_reservations,
@@ -40,12 +37,12 @@ from tasks.state_db import (
 )
 
 RESERVATION_TTL_S = 60.0
-logger = logging.getLogger(__name__)
 
 
 class BudgetLedger:
     """Money spent (served-from-cache replies count at their price) and money in flight, of
-    one run (`run_key`), against `cap_usd`. Without an engine: a database of its own."""
+    one run (`run_key`), against `cap_usd`. Without an engine: a database of its own, which
+    no other process sees, so its reservations need no heartbeat."""
 
     def __init__(
         self,
@@ -58,8 +55,9 @@ class BudgetLedger:
         self.cap_usd = cap_usd
         self.run_key = run_key or f"process {owner_id()}"
         self.scope = scope
+        self._shared = engine  # None: nobody else books here
         self._engine = engine if engine is not None or cap_usd is None else private_engine()
-        self._ttl_s = ttl_s
+        self._ttl_s = ttl_s if engine is not None else math.inf
 
     @property
     def spent_usd(self) -> float:
@@ -134,7 +132,8 @@ class BudgetLedger:
                     expires_at=now + self._ttl_s,
                 )
             )
-        _heartbeat.opened(connection.engine, self._ttl_s)
+        if self._shared is not None:
+            heartbeat.hold(self._shared, self._ttl_s)
         return reservation
 
     def settle(self, reservation: str | None, item: str, cost_usd: float | None) -> None:
@@ -150,8 +149,8 @@ class BudgetLedger:
                 if cost_usd is not None:
                     self._insert_charge(connection, item, cost_usd)
         finally:
-            assert self._engine is not None
-            _heartbeat.closed(self._engine)
+            if self._shared is not None:
+                heartbeat.release(self._shared)
 
     def _insert_charge(self, connection: Connection, item: str, cost_usd: float) -> None:
         insert_or_ignore(
@@ -186,80 +185,6 @@ def _spent(run_key: str) -> sa.ScalarSelect[float]:
 def _in_flight(run_key: str) -> sa.ScalarSelect[float]:
     held = sa.func.coalesce(sa.func.sum(budget_reservations.c.estimate_usd), 0.0)
     return sa.select(held).where(budget_reservations.c.run_key == run_key).scalar_subquery()
-
-
-_owner: tuple[int, str] | None = None
-
-
-def owner_id() -> str:
-    """This process, as the owner of its reservations: host, pid and a nonce (pids recur)."""
-    global _owner
-    if _owner is None or _owner[0] != os.getpid():
-        _owner = (os.getpid(), f"{socket.gethostname()} pid {os.getpid()} {secrets.token_hex(4)}")
-    return _owner[1]
-
-
-class _Heartbeat:
-    """Extends this process's reservations from a thread while it holds any: each reservation
-    lives `ttl_s` past the last beat, which comes every quarter of that."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: Counter[Engine] = Counter()
-        self._period: dict[Engine, float] = {}
-        self._thread: threading.Thread | None = None
-
-    def opened(self, engine: Engine, ttl_s: float) -> None:
-        with self._lock:
-            self._open[engine] += 1
-            self._period[engine] = min(self._period.get(engine, ttl_s / 4), ttl_s / 4)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="budget-heartbeat")
-                self._thread.daemon = True
-                self._thread.start()
-
-    def closed(self, engine: Engine) -> None:
-        with self._lock:
-            self._open[engine] -= 1
-            if self._open[engine] <= 0:
-                del self._open[engine], self._period[engine]
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._open:
-                    self._thread = None
-                    return
-                engines, period = list(self._open), min(self._period.values())
-            time.sleep(period)
-            for engine in engines:
-                try:
-                    _extend(engine)
-                except sa.exc.SQLAlchemyError as exc:  # the next beat may get through
-                    logger.warning("could not extend budget reservations: %s", type(exc).__name__)
-
-
-def _extend(engine: Engine) -> None:
-    held = budget_reservations.c
-    with writing(engine) as connection:
-        now = db_now(connection)
-        connection.execute(
-            sa.update(budget_reservations)
-            .where(held.owner == owner_id())
-            .values(expires_at=now + held.ttl_s)
-        )
-
-
-_heartbeat = _Heartbeat()
-
-
-def _after_fork() -> None:
-    """A forked child holds no reservations, no heartbeat thread, and maybe a copied lock."""
-    global _heartbeat
-    _heartbeat = _Heartbeat()
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 def artifact_address(kind: str, key: str) -> str:
