@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prefect import flow
 from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
@@ -104,16 +105,17 @@ def test_state_db_precedence_env_then_config_then_file(
 def test_a_url_with_a_password_is_refused_without_repeating_it(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.generate import generate
+    @flow
+    def takes_config(config: ExperimentConfig) -> None:
+        """A flow's parameter validation, as a deployment's flow run does it (and logs)."""
 
     raw = {"name": "x", "tasks": ["ag_news"], "runtime": {"state_db": url}}
     with pytest.raises(ConfigError) as from_file:
         parse_experiment(raw, "experiment.yaml")
     with pytest.raises(ValidationError) as from_model:
         ExperimentConfig.model_validate(raw)
-    # As a deployment's flow run validates its parameters (and would log the error).
     with pytest.raises(ParameterTypeError) as from_prefect:
-        generate.validate_parameters({"config": raw, "data_dir": "d"})
+        takes_config.validate_parameters({"config": raw})
     monkeypatch.setenv(STATE_DB_ENV, url)
     with pytest.raises(ConfigError) as from_env:
         state_db_url(None, tmp_path)
