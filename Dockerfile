@@ -30,7 +30,8 @@ COPY llmsynth_core ./llmsynth_core
 COPY tasks ./tasks
 COPY flows ./flows
 COPY deployments ./deployments
-RUN pip install -e ".[s3]"
+RUN pip install -e ".[s3,postgres]"
 
+# s3: artifacts on MinIO or S3; postgres: the shared state database (LLMSYNTH_STATE_DB).
 # Deployments pull from here (prefect.yaml: set_working_directory {{ $LLMSYNTH_HOME }}).
 CMD ["prefect", "worker", "start", "--pool", "cpu-pool"]

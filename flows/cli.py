@@ -18,12 +18,13 @@ from llmsynth_core.config import (
     ExperimentConfig,
     GenerationConfig,
     LLMConfig,
+    RuntimeConfig,
     load_experiment,
     preset_path,
 )
 from llmsynth_core.costs import ASSUMED_LATENCY_S, EXPECTED_ATTEMPTS, Estimate, estimate
 from llmsynth_core.data import load_split
-from llmsynth_core.errors import LlmsynthError
+from llmsynth_core.errors import LlmsynthError, validated
 from llmsynth_core.prompts import Example, PromptContext, plan_request
 from llmsynth_core.registry import experiment_specs, load_registry
 from llmsynth_core.run_layout import RunLayout
@@ -156,10 +157,31 @@ MaxCost = Annotated[
 ]
 
 
-def _with_cap(experiment: ExperimentConfig, max_cost: float | None) -> ExperimentConfig:
-    if max_cost is None:
+StateDb = Annotated[
+    str | None,
+    typer.Option(
+        help="Database of the request cache and the budget (overrides LLMSYNTH_STATE_DB and "
+        "runtime.state_db): postgresql+psycopg://USER@HOST:PORT/DB shares both with every "
+        "process and host that uses it (password in PGPASSWORD or PGPASSFILE, never here).",
+    ),
+]
+
+
+def _with_runtime(
+    experiment: ExperimentConfig, max_cost: float | None, state_db: str | None
+) -> ExperimentConfig:
+    """The experiment with the command line's runtime settings, validated like the file's."""
+    updates: dict[str, Any] = {"max_cost_usd": max_cost, "state_db": state_db}
+    updates = {key: value for key, value in updates.items() if value is not None}
+    if not updates:
         return experiment
-    runtime = experiment.runtime.model_copy(update={"max_cost_usd": max_cost})
+    raw = experiment.runtime.model_dump(mode="json") | updates
+    runtime = validated(RuntimeConfig, raw, "the command line")
+    if state_db is not None:
+        from tasks.state_db import STATE_DB_ENV
+
+        # The flag names the database for this run's tasks too, which read the variable first.
+        os.environ[STATE_DB_ENV] = state_db
     return experiment.model_copy(update={"runtime": runtime})
 
 
@@ -170,9 +192,10 @@ def run(
     data_dir: DataDir = None,
     output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
+    state_db: StateDb = None,
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
-    experiment, data = _prepare(preset, config, data_dir, max_cost)
+    experiment, data = _prepare(preset, config, data_dir, max_cost, state_db)
     from flows.local_server import ensure_local_server
     from flows.pipeline import pipeline
     from flows.summary import print_summary
@@ -196,13 +219,14 @@ def generate(
     data_dir: DataDir = None,
     output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
+    state_db: StateDb = None,
     export_to: Annotated[
         Path | None,
         typer.Option("--export", help="Also save a Hugging Face datasets DatasetDict here."),
     ] = None,
 ) -> None:
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
-    experiment, data = _prepare(preset, config, data_dir, max_cost)
+    experiment, data = _prepare(preset, config, data_dir, max_cost, state_db)
     from flows.generate import generate as generate_flow
     from flows.local_server import ensure_local_server
     from tasks.progress import reporter
@@ -287,10 +311,15 @@ def publish_command(
 
 
 def _prepare(
-    preset: str | None, config: Path | None, data_dir: Path | None, max_cost: float | None
+    preset: str | None,
+    config: Path | None,
+    data_dir: Path | None,
+    max_cost: float | None,
+    state_db: str | None,
 ) -> tuple[ExperimentConfig, Path]:
-    """The experiment (with any --max-cost applied) and its data directory, announced."""
-    experiment = _with_cap(_experiment(preset, config), max_cost)
+    """The experiment (with any --max-cost and --state-db applied) and its data directory,
+    announced."""
+    experiment = _with_runtime(_experiment(preset, config), max_cost, state_db)
     data = _data_dir(data_dir)
     assert data is not None
     cap = experiment.runtime.max_cost_usd

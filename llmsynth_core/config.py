@@ -8,11 +8,13 @@ holds them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -21,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from llmsynth_core.db_url import check_state_db_url, redact
 from llmsynth_core.errors import ConfigError, validated
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.size_matching import SizePolicy
@@ -32,6 +35,9 @@ EMBEDDED_LLMS = ("smollm2-135m-instruct", "gemma3-270m")
 EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
 # Prices say what a request costs, not what it returns: excluded from every hash.
 PRICE_FIELDS = frozenset({"input_price_per_mtok", "output_price_per_mtok"})
+# Redacted before it is checked: pydantic's errors (and Prefect's parameter errors) quote the
+# value that failed, which is then the placeholder, never the password.
+StateDbUrl = Annotated[str, AfterValidator(check_state_db_url), BeforeValidator(redact)]
 
 
 class _Stage(BaseModel):
@@ -372,6 +378,14 @@ class RuntimeConfig(_Stage):
         description="Budget cap for a flow run's generation and annotation together: the run "
         "stops cleanly before a request that could take its cost (cached replies included) "
         "past this; rerun with a higher cap to resume (null: no cap).",
+    )
+    state_db: StateDbUrl | None = Field(
+        default=None,
+        description="Database of the request cache and the budget ledger, shared by every "
+        "process and host that uses it: postgresql+psycopg://USER@HOST:PORT/DB (password in "
+        "PGPASSWORD or PGPASSFILE, never in the URL) or sqlite:///PATH. The environment's "
+        "LLMSYNTH_STATE_DB overrides it; null: a SQLite file next to the artifacts "
+        "(request-cache.sqlite), one per machine.",
     )
     training_deployment: str | None = Field(
         default=None,

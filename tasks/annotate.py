@@ -72,7 +72,7 @@ def annotate_task(
     k = analysis.annotator_panel
     key = annotation_key(spec, snapshot.test.sha256, llm, k, rows, texts)
     store = ArtifactStore(store_root)
-    ledger = run_ledger(store_root, config.runtime.max_cost_usd)
+    ledger = run_ledger(store_root, config.runtime, "annotations", key)
     found = charge_reuse(store, ledger, "annotations", key)  # as generation: reuse at price
     if found is not None:
         return found

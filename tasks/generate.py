@@ -81,7 +81,7 @@ async def generate_label_task(
     """
     store = ArtifactStore(store_root)
     key = generation_key(spec, config, mode, label, snapshot.train.sha256)
-    ledger = run_ledger(store_root, config.runtime.max_cost_usd)
+    ledger = run_ledger(store_root, config.runtime, "generations", key)
     progress_id, per_label = f"{spec.id} {mode} {label}", config.generation.per_label
     found = charge_reuse(store, ledger, "generations", key)
     if found is not None:

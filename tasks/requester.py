@@ -21,6 +21,7 @@ from tasks.budget import BudgetLedger
 from tasks.llm_client import LLMClient
 from tasks.ratelimit import RateLimiter, limiter_for
 from tasks.request_cache import RequestCache
+from tasks.state_db import state_db_url
 
 
 @dataclass
@@ -58,22 +59,22 @@ class Requester:
         request_hash = request.request_hash()
         hit = self._cache.get(request_hash)
         if hit is not None:
-            self._ledger.charge(self._cost(hit))
+            self._ledger.charge(request_hash, self._cost(hit))
             self.stats.cached += 1
             return hit
         prompt_tokens = request_tokens(request)
         reserved_tokens = prompt_tokens + request.max_tokens
         estimate = request_cost(prompt_tokens, request.max_tokens, self._llm)
-        self._ledger.reserve(estimate)
+        reservation = self._ledger.reserve(estimate)
         try:
             await self._limiter.acquire(reserved_tokens)
             response = await self._client.complete(request)
         except BaseException:
-            self._ledger.settle(estimate, None)
+            self._ledger.settle(reservation, request_hash, None)
             raise
         self._cache.put(request_hash, response)
         cost = self._cost(response)
-        self._ledger.settle(estimate, cost)
+        self._ledger.settle(reservation, request_hash, cost)
         used = response.prompt_tokens + response.completion_tokens
         self._limiter.settle(reserved_tokens, used)
         self.stats.sent += 1
@@ -88,14 +89,15 @@ class Requester:
 @asynccontextmanager
 async def open_requester(
     config: ExperimentConfig,
-    store_root: Path,
+    state_dir: Path,
     base_url: str,
     ledger: BudgetLedger,
     llm: LLMConfig | None = None,
 ) -> AsyncIterator[Requester]:
-    """A Requester on the run's request cache and the endpoint's shared limiter; closes both.
-    `llm` (key, prices) defaults to the generator's; the annotator panel passes its own."""
-    cache = RequestCache(store_root / "request-cache.sqlite")
+    """A Requester on the run's request cache (in the state database; by default a file in
+    `state_dir`) and the endpoint's shared limiter; closes both. `llm` (key, prices) defaults
+    to the generator's; the annotator panel passes its own."""
+    cache = RequestCache(state_db_url(config.runtime.state_db, state_dir))
     llm, runtime = llm or config.llm, config.runtime
     client = LLMClient(
         base_url=base_url,

@@ -74,6 +74,9 @@ def test_compose_server_workers_and_storage_are_wired() -> None:
         assert env["LLMSYNTH_OUTPUT_DIR"].startswith("s3://"), name
         assert env["FSSPEC_S3_ENDPOINT_URL"] == "http://minio:9000", name
         assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), name
+        # The shared request cache and budget, its password from PGPASSWORD, never the URL.
+        assert env["LLMSYNTH_STATE_DB"].startswith("postgresql+psycopg://prefect@"), name
+        assert "PGPASSWORD" in env, name
         assert services[name]["depends_on"]["minio-init"] == {
             "condition": "service_completed_successfully"
         }
@@ -107,7 +110,7 @@ def test_dockerfile_builds_a_worker_image() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
     assert "build-essential" in dockerfile
-    assert 'pip install -e ".[s3]"' in dockerfile
+    assert 'pip install -e ".[s3,postgres]"' in dockerfile
 
 
 def test_prefect_yaml_entrypoints_are_flows() -> None:

@@ -1,0 +1,184 @@
+"""The state database: the request cache and the budget ledger, shared by whoever opens it.
+
+One SQLite file next to the artifacts on one machine (the default, `request-cache.sqlite`
+where the cache always lived, so existing caches keep working); PostgreSQL by URL when
+processes on several hosts must share it (`LLMSYNTH_STATE_DB` or `runtime.state_db`).
+Other modules add their tables to `metadata`; `state_engine` creates whatever is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool, StaticPool
+
+from llmsynth_core.db_url import check_state_db_url
+from llmsynth_core.errors import ConfigError
+
+STATE_DB_ENV = "LLMSYNTH_STATE_DB"
+DEFAULT_FILE = "request-cache.sqlite"
+
+metadata = sa.MetaData()
+
+# The request cache. Columns as the SQLite-only cache had them, so its files open unchanged.
+replies = sa.Table(
+    "replies",
+    metadata,
+    sa.Column("hash", sa.Text, primary_key=True),
+    sa.Column("reply", sa.Text),
+    sa.Column("at", sa.Float),
+)
+
+# The budget: one row per run that bookings lock, so that checks against the cap are serial.
+budget_runs = sa.Table("budget_runs", metadata, sa.Column("run_key", sa.Text, primary_key=True))
+# Money spent, once per run per item (a request hash, or a reused artifact); `scope` is the
+# artifact the item was spent for, so a reused artifact is charged only what its requests were
+# not.
+budget_charges = sa.Table(
+    "budget_charges",
+    metadata,
+    sa.Column("run_key", sa.Text, primary_key=True),
+    sa.Column("item", sa.Text, primary_key=True),
+    sa.Column("scope", sa.Text, nullable=False, index=True),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+)
+# Money in flight: a request's worst-case cost until its reply settles it; counted only until
+# `expires_at`, which its owner process keeps moving while it lives.
+budget_reservations = sa.Table(
+    "budget_reservations",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("run_key", sa.Text, nullable=False, index=True),
+    sa.Column("owner", sa.Text, nullable=False, index=True),
+    sa.Column("estimate_usd", sa.Float, nullable=False),
+    sa.Column("ttl_s", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+_engines: dict[tuple[int, str], Engine] = {}
+_tables: dict[tuple[int, str], frozenset[str]] = {}
+_engines_lock = threading.Lock()
+# Serialises PostgreSQL's CREATE TABLEs across processes (concurrent ones collide).
+_CREATE_LOCK_KEY = 0x6C6C6D73  # "llms"
+
+
+def state_db_url(configured: str | None, state_dir: Path) -> str:
+    """The state database to use: LLMSYNTH_STATE_DB, else `runtime.state_db`, else the SQLite
+    file in `state_dir` (the store's local state directory)."""
+    from_env = os.environ.get(STATE_DB_ENV, "").strip()
+    if from_env:
+        try:
+            return check_state_db_url(from_env, STATE_DB_ENV)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return configured or sqlite_url(state_dir / DEFAULT_FILE)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def state_engine(url: str) -> Engine:
+    """The engine for `url` in this process (made once), with every table of `metadata`."""
+    key = (os.getpid(), url)  # a forked child must not share its parent's connections
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _new_engine(url)
+        names = frozenset(metadata.tables)
+        if _tables.get(key) != names:
+            _create_tables(engine)
+            _tables[key] = names
+        return engine
+
+
+def private_engine() -> Engine:
+    """An in-memory SQLite database of this process alone (a ledger that nothing shares)."""
+    engine = _new_engine("sqlite://")
+    _create_tables(engine)
+    return engine
+
+
+def _new_engine(url: str) -> Engine:
+    parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver the extra installs
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the state database is PostgreSQL but {exc.name} is not installed; "
+            "pip install 'llmsynth[postgres]'"
+        ) from None
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    if url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # A connection per use: nothing held open between requests, nothing shared by forks.
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+    else:
+        engine = sa.create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun below, not by the driver (which would begin them lazily).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # A writer takes the write lock first: a deferred transaction that reads and then
+        # writes can fail to upgrade its lock under WAL instead of waiting for it.
+        writes = connection.get_execution_options().get("state_db_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    with writing(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_CREATE_LOCK_KEY)))
+        metadata.create_all(connection)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on exit, and on SQLite holding the write lock
+    from its start."""
+    with engine.connect() as connection:
+        connection.execution_options(state_db_write=True)
+        with connection.begin():
+            yield connection
+
+
+def insert_or_ignore(connection: Connection, table: sa.Table, **values: object) -> None:
+    """Insert a row unless one with its primary key exists (the first writer wins)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+
+
+def db_now(connection: Connection) -> float:
+    """The database's clock in Unix seconds: one clock for every host that shares it."""
+    expression = (
+        "extract(epoch from clock_timestamp())"
+        if connection.dialect.name == "postgresql"
+        else "(julianday('now') - 2440587.5) * 86400.0"
+    )
+    return float(connection.execute(sa.text(f"SELECT {expression}")).scalar_one())
