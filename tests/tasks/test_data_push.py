@@ -58,9 +58,10 @@ def test_push_copies_the_tree_and_the_snapshots_read_it_from_s3(
     )
     assert [file.relative for file in pushed] == expected, "every data file, no dotfile"
     fs = fsspec.filesystem("s3")
-    assert fs.size(f"{BUCKET}/data/ag_news/train.parquet") == (
-        local / "ag_news" / "train.parquet"
-    ).stat().st_size
+    assert (
+        fs.size(f"{BUCKET}/data/ag_news/train.parquet")
+        == (local / "ag_news" / "train.parquet").stat().st_size
+    )
     assert not fs.exists(f"{BUCKET}/data/.hidden")
 
     # The local copy is gone: what follows can only have read the store.
@@ -100,9 +101,7 @@ def test_the_cli_pushes_and_tasks_show_reads_examples_from_the_uri(
     assert done.exit_code == 0, done.output
     assert "pushed 20 files" in done.output
     assert f"set LLMSYNTH_DATA_DIR={s3_store}/data" in done.output
-    shown = runner.invoke(
-        cli.app, ["tasks", "show", "sms_spam", "--data-dir", f"{s3_store}/data"]
-    )
+    shown = runner.invoke(cli.app, ["tasks", "show", "sms_spam", "--data-dir", f"{s3_store}/data"])
     assert shown.exit_code == 0, shown.output
     assert "placeholder" not in shown.output and "<a real" not in shown.output
 
