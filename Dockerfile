@@ -14,7 +14,6 @@ RUN apt-get update \
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
-    LLMSYNTH_HOME=/opt/llmsynth \
     LLMSYNTH_CACHE_DIR=/cache \
     PREFECT_SERVER_ANALYTICS_ENABLED=false
 
@@ -32,5 +31,5 @@ COPY flows ./flows
 COPY deployments ./deployments
 RUN pip install -e ".[s3]"
 
-# Deployments pull from here (prefect.yaml: set_working_directory {{ $LLMSYNTH_HOME }}).
+# Workers run the flows of this installed package (prefect.yaml: module entrypoints, no pull).
 CMD ["prefect", "worker", "start", "--pool", "cpu-pool"]

@@ -73,7 +73,9 @@ def test_compose_server_workers_and_storage_are_wired() -> None:
         assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api", name
         assert "PREFECT_API_AUTH_STRING" in env, name
         assert env["LLMSYNTH_OUTPUT_DIR"].startswith("s3://"), name
-        assert env["FSSPEC_S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000", name
+        assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30", name
+        assert "LLMSYNTH_HOME" not in env, name
         assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), name
         assert services[name]["depends_on"]["minio-init"] == {
             "condition": "service_completed_successfully"

@@ -79,6 +79,10 @@ class Postgres:
             shutil.chown(self.root, OWNER, OWNER)
         # No fsync anywhere: a test cluster that a crash may lose is fine, a slow one is not.
         self._run("initdb", "-D", str(self.data), "-U", OWNER, "--auth=trust", "--no-sync")
+        if self.host != "127.0.0.1":
+            # initdb lets in loopback only; on a test host its clients come from its subnet.
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all samenet trust\n")
         options = (
             f"-h {self.host} -p {self.port} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"

@@ -107,7 +107,7 @@ def test_pipeline_through_the_deployments_with_everything_on_the_store(
 ) -> None:
     started = time.monotonic()
     run_id = stack.start_pipeline(_parameters(stack, "pipeline"))
-    state = stack.wait_final(run_id, timeout_s=240)
+    state = stack.wait_final(run_id, timeout_s=600)
     assert state == "COMPLETED", stack.describe(run_id)
     assert _worker(stack.flow_run(run_id)).startswith("cpu-"), "the pipeline ran on cpu-pool"
 
@@ -144,7 +144,7 @@ def test_a_killed_gpu_worker_is_detected_and_its_training_rerun_elsewhere(
         running = [r for r in stack.train_runs(run_id) if r["state"]["type"] == "RUNNING"]
         return running[0] if running and running[0]["infrastructure_pid"] else None
 
-    assert poll(lambda: running_train() is not None, timeout_s=180), stack.describe(run_id)
+    assert poll(lambda: running_train() is not None, timeout_s=400), stack.describe(run_id)
     victim = running_train()
     assert victim is not None
     worker = _worker(victim)
@@ -157,7 +157,7 @@ def test_a_killed_gpu_worker_is_detected_and_its_training_rerun_elsewhere(
     assert poll(lambda: not psutil.pid_exists(flow_process), timeout_s=10)
     killed_at = time.monotonic()
     try:
-        state = stack.wait_final(run_id, timeout_s=240)
+        state = stack.wait_final(run_id, timeout_s=600)
         assert state == "COMPLETED", stack.describe(run_id)
         crashed = stack.flow_run(victim["id"])
         assert crashed["state"]["type"] == "CRASHED", crashed["state"]
@@ -197,12 +197,12 @@ def test_the_run_completes_across_a_prefect_server_restart_during_generation(
             for run in stack.task_runs(run_id)
         )
 
-    assert poll(generating, timeout_s=180, every_s=0.5), stack.describe(run_id)
+    assert poll(generating, timeout_s=400, every_s=0.5), stack.describe(run_id)
     down = datetime.now().astimezone()
     stack.stop_process("prefect-server")
     time.sleep(3)  # down for a moment: the flow run's calls and events must ride it out
     stack.start_prefect_server()
-    state = stack.wait_final(run_id, timeout_s=240)
+    state = stack.wait_final(run_id, timeout_s=600)
     assert state == "COMPLETED", stack.describe(run_id)
     ended = [
         datetime.fromisoformat(run["end_time"])
