@@ -14,7 +14,6 @@ RUN apt-get update \
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
-    LLMSYNTH_HOME=/opt/llmsynth \
     LLMSYNTH_CACHE_DIR=/cache \
     PREFECT_SERVER_ANALYTICS_ENABLED=false
 
@@ -33,5 +32,5 @@ COPY deployments ./deployments
 RUN pip install -e ".[s3,postgres]"
 
 # s3: artifacts on MinIO or S3; postgres: the shared state database (LLMSYNTH_STATE_DB).
-# Deployments pull from here (prefect.yaml: set_working_directory {{ $LLMSYNTH_HOME }}).
+# Workers run the flows of this installed package (prefect.yaml: module entrypoints, no pull).
 CMD ["prefect", "worker", "start", "--pool", "cpu-pool"]

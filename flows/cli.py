@@ -23,7 +23,7 @@ from llmsynth_core.config import (
     preset_path,
 )
 from llmsynth_core.costs import ASSUMED_LATENCY_S, EXPECTED_ATTEMPTS, Estimate, estimate
-from llmsynth_core.data import load_split
+from llmsynth_core.data import parse_table, validate_split
 from llmsynth_core.errors import LlmsynthError, validated
 from llmsynth_core.prompts import Example, PromptContext, plan_request
 from llmsynth_core.registry import experiment_specs, load_registry
@@ -41,6 +41,10 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(llm_app, name="llm")
 pools_app = typer.Typer(help="Prefect work pools for deployments.", no_args_is_help=True)
 app.add_typer(pools_app, name="pools")
+data_app = typer.Typer(
+    help="Data on an object store, for workers that share no disk.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
 console = Console()
 
 TaskDirs = Annotated[
@@ -48,19 +52,26 @@ TaskDirs = Annotated[
     typer.Option("--task-dir", help="Extra directory of task spec YAML files (repeatable)."),
 ]
 DataDir = Annotated[
-    Path | None,
-    typer.Option(envvar="LLMSYNTH_DATA_DIR", help="Directory with <task>/{train,test}.parquet."),
+    str | None,
+    typer.Option(
+        envvar="LLMSYNTH_DATA_DIR",
+        help="Directory or object-store URI (s3://bucket/data, see `llmsynth data push`) with "
+        "<task>/{train,test}.parquet.",
+    ),
 ]
 
 
-def _data_dir(value: Path | None, required: bool = True) -> Path | None:
+def _data_dir(value: str | None, required: bool = True) -> str | None:
+    """The data directory or URI; a local one must exist (a URI is checked when read)."""
+    from tasks.artifacts import is_uri
+
     if value is None and required:
         raise LlmsynthError(
             "no data directory: pass --data-dir or set LLMSYNTH_DATA_DIR "
             "(e.g. ../shared/datasets, or its sample/ subset)"
         )
-    if value is not None and not value.is_dir():
-        raise LlmsynthError(f"data directory {str(value)!r} does not exist; fix --data-dir")
+    if value is not None and not is_uri(value) and not Path(value).is_dir():
+        raise LlmsynthError(f"data directory {value!r} does not exist; fix --data-dir")
     return value
 
 
@@ -123,10 +134,13 @@ def tasks_show(
             console.print(Panel(Text(body), title=f"{style} / {mode} / {chosen}", expand=False))
 
 
-def _examples(spec: TaskSpec, label: str, data_dir: Path | None) -> list[Example]:
+def _examples(spec: TaskSpec, label: str, data_dir: str | None) -> list[Example]:
     if data_dir is not None:
+        from tasks.snapshot import read_data_file, split_location
+
+        location = split_location(spec, data_dir, "train")
         try:
-            train = load_split(spec, data_dir, "train")
+            train = validate_split(parse_table(read_data_file(location), location), spec, location)
         except LlmsynthError:
             train = None
         if train is not None:
@@ -205,7 +219,7 @@ def run(
 
     ensure_local_server()
     with reporter.live(console):
-        run_dir = pipeline(experiment, str(data), output_dir)
+        run_dir = pipeline(experiment, data, output_dir)
     # The compact answer here; every table is in the report and results.md beside it.
     finished = RunDir(run_dir)
     print_summary(console, load_run(finished), finished.uri(RunLayout.REPORT_HTML))
@@ -234,7 +248,7 @@ def generate(
 
     ensure_local_server()
     with reporter.live(console):
-        run_dir = generate_flow(experiment, str(data), output_dir)
+        run_dir = generate_flow(experiment, data, output_dir)
     console.print(_volume_table(RunDir(run_dir).read_json(RunLayout.GENERATION)))
     if export_to is not None:
         from tasks.export import export_dataset
@@ -313,10 +327,10 @@ def publish_command(
 def _prepare(
     preset: str | None,
     config: Path | None,
-    data_dir: Path | None,
+    data_dir: str | None,
     max_cost: float | None,
     state_db: str | None,
-) -> tuple[ExperimentConfig, Path]:
+) -> tuple[ExperimentConfig, str]:
     """The experiment (with any --max-cost and --state-db applied) and its data directory,
     announced."""
     experiment = _with_runtime(_experiment(preset, config), max_cost, state_db)
@@ -462,12 +476,56 @@ def pools_create() -> None:
 
 
 @app.command("deploy")
-def deploy_command() -> None:
+def deploy_command(
+    crash_after: Annotated[
+        int | None,
+        typer.Option(
+            help="Also create or update the automation that marks an llmsynth flow run Crashed "
+            "after this many seconds without a heartbeat (its process or machine died), so the "
+            "pipeline starts a crashed training run again on another worker; workers must run "
+            "with PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30. E.g. 90.",
+        ),
+    ] = None,
+) -> None:
     """Register the deployments in deployments/prefect.yaml (prefect deploy --all)."""
-    from flows.deploy import PREFECT_FILE, deploy
+    from flows.deploy import (
+        CRASH_AUTOMATION,
+        PREFECT_FILE,
+        crash_automation,
+        deploy,
+        ensure_crash_automation,
+    )
 
+    if crash_after is not None:
+        crash_automation(crash_after)  # checks the window before anything is deployed
     deploy(PREFECT_FILE)
     console.print(f"[bold green]deployed[/] {PREFECT_FILE}", highlight=False)
+    if crash_after is not None:
+        done = ensure_crash_automation(crash_after)
+        console.print(f"automation {CRASH_AUTOMATION!r} {done} ({crash_after} s)", highlight=False)
+
+
+@data_app.command("push")
+def data_push(
+    source: Annotated[
+        Path, typer.Argument(help="Local data directory with <task>/{train,test}.parquet.")
+    ],
+    destination: Annotated[
+        str, typer.Argument(help="Object-store URI to copy it to, e.g. s3://llmsynth/data.")
+    ],
+) -> None:
+    """Copy a data directory to an object store; then set LLMSYNTH_DATA_DIR to the URI, so
+    that workers on other machines read the data from there."""
+    from tasks.data_push import push_data
+
+    pushed = push_data(source, destination)
+    size = sum(file.size for file in pushed)
+    console.print(
+        f"pushed {len(pushed)} files ({size / 1e6:.1f} MB) from {source} to {destination}; "
+        f"set LLMSYNTH_DATA_DIR={destination}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Work pools and deployments on a Prefect server: what `llmsynth pools create` and `deploy` do."""
+"""Work pools, deployments and the crash automation on a Prefect server: what `llmsynth pools
+create` and `llmsynth deploy` do."""
 
 from __future__ import annotations
 
@@ -6,14 +7,24 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmsynth_core.errors import LlmsynthError
 
+if TYPE_CHECKING:
+    from prefect.events.schemas.automations import AutomationCore
+
 REPO = Path(__file__).resolve().parents[1]
 PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
-# Deploy-time values that prefect.yaml fills in; the workers must see the same paths.
-DEPLOY_ENV = ("LLMSYNTH_HOME", "LLMSYNTH_DATA_DIR", "LLMSYNTH_OUTPUT_DIR")
+# Deploy-time values that prefect.yaml fills in: the data and output locations as the workers
+# see them (object-store URIs when the workers share no disk). The code itself reaches the
+# workers as an installed package: the entrypoints are module paths and there is no pull step.
+DEPLOY_ENV = ("LLMSYNTH_DATA_DIR", "LLMSYNTH_OUTPUT_DIR")
+CRASH_AUTOMATION = "llmsynth: mark flow runs whose heartbeats stop as crashed"
+# Prefect's least heartbeat interval; a crash window must hold more than one heartbeat.
+MIN_HEARTBEAT_S = 30
 
 
 @dataclass(frozen=True)
@@ -68,13 +79,12 @@ def deploy_command(prefect_file: Path = PREFECT_FILE) -> list[str]:
 
 
 def deploy_env() -> dict[str, str]:
-    """The environment for `prefect deploy`: LLMSYNTH_HOME defaults to this checkout.
+    """The environment for `prefect deploy`.
 
     prefect.yaml leaves a `{{ $VAR }}` whose variable is unset as literal text, so the
     required ones are checked here.
     """
     env = {**os.environ}
-    env.setdefault("LLMSYNTH_HOME", str(REPO))
     # Optional: watch-models' endpoint; empty rather than a literal template when unset.
     env.setdefault("LLMSYNTH_LLM_ENDPOINT", "")
     missing = [name for name in DEPLOY_ENV if not env.get(name)]
@@ -95,3 +105,70 @@ def deploy(prefect_file: Path = PREFECT_FILE) -> None:
             f"prefect deploy exited with {result.returncode} (its output is above); check "
             "PREFECT_API_URL and that `llmsynth pools create` ran"
         )
+
+
+def crash_automation(crash_after_s: int) -> AutomationCore:
+    """Prefect's zombie-run automation, for llmsynth's flow runs: a run whose heartbeats stop
+    for `crash_after_s` seconds (its process or machine died) is set to Crashed.
+
+    The pipeline's dispatch task then starts a crashed training run again on any free worker
+    (tasks/remote_train.py). Workers must send heartbeats more often than `crash_after_s`:
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30 (Prefect's default is 180 s).
+    """
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    if crash_after_s <= MIN_HEARTBEAT_S:
+        raise LlmsynthError(
+            f"--crash-after {crash_after_s} is too short: flow runs send a heartbeat every "
+            f"PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (at least {MIN_HEARTBEAT_S}); give "
+            "about three heartbeats, e.g. --crash-after 90 with a frequency of 30"
+        )
+    final = ("Completed", "Failed", "Cancelled", "Crashed")
+    from prefect.events.schemas.automations import AutomationCore
+
+    return AutomationCore(
+        name=CRASH_AUTOMATION,
+        description=(
+            f"A flow run tagged llmsynth that sends no heartbeat for {crash_after_s} s has "
+            "lost its process or machine: mark it Crashed, so that the pipeline starts a "
+            "crashed training run again on another worker. Set by `llmsynth deploy "
+            "--crash-after`."
+        ),
+        trigger=EventTrigger(
+            match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
+            match_related=ResourceSpecification(
+                {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.llmsynth"}
+            ),
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in final)},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=crash_after_s),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {crash_after_s} s: its process or machine died",
+            )
+        ],
+    )
+
+
+def ensure_crash_automation(crash_after_s: int) -> str:
+    """Create the crash automation, or update it to this window; says which it did."""
+    from prefect.client.orchestration import get_client
+
+    automation = crash_automation(crash_after_s)
+    with get_client(sync_client=True) as client:
+        found = client.read_automations_by_name(CRASH_AUTOMATION)
+        for existing in found:
+            assert existing.id is not None
+            client.update_automation(existing.id, automation)
+        if found:
+            return "updated"
+        client.create_automation(automation)
+        return "created"

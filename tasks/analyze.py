@@ -17,7 +17,7 @@ from prefect.artifacts import (
 from llmsynth_core.analysis import RunInputs, RunTables, analyse_run, run_summary
 from llmsynth_core.assumptions import assumed_settings
 from llmsynth_core.config import ExperimentConfig
-from llmsynth_core.data import read_table
+from llmsynth_core.data import parse_table
 from llmsynth_core.registry import experiment_specs
 from llmsynth_core.results import wide_table
 from llmsynth_core.run_layout import RunLayout
@@ -26,6 +26,7 @@ from llmsynth_core.subjectivity import Comparison, read_comparisons
 from tasks.artifacts import ArtifactRef, provenance, read_artifact, read_parquet, sibling
 from tasks.report import write_report
 from tasks.run_dir import RunDir
+from tasks.snapshot import data_location, read_data_file
 
 
 @task(name="analyze")
@@ -77,13 +78,12 @@ def _siblings(metrics: list[ArtifactRef], kind: str) -> pd.DataFrame:
 
 
 def _comparisons(comparisons_file: str | None, data_dir: str | None) -> list[Comparison] | None:
-    """The pairwise task judgments of analysis.comparisons_file (relative: to the data)."""
+    """The pairwise task judgments of analysis.comparisons_file (relative: to the data, which
+    may be a directory or a URI such as s3://bucket/data)."""
     if not comparisons_file:
         return None
-    path = Path(comparisons_file)
-    if not path.is_absolute() and data_dir:
-        path = Path(data_dir) / path
-    return read_comparisons(read_table(path), str(path))
+    location = data_location(data_dir, comparisons_file)
+    return read_comparisons(parse_table(read_data_file(location), location), location)
 
 
 def _write(run: RunDir, tables: RunTables) -> None:

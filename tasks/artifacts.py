@@ -174,6 +174,13 @@ def download_dir(uri: str, local: Path) -> Path:
     return local
 
 
+def read_bytes(location: str) -> bytes:
+    """A file's bytes from a local path or any fsspec URI."""
+    with fsspec.open(location, "rb") as handle:
+        data: bytes = handle.read()
+    return data
+
+
 def read_text(location: str) -> str:
     """A text file from a local path or any fsspec URI."""
     with fsspec.open(location, "rt", encoding="utf-8") as handle:

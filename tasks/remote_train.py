@@ -2,6 +2,9 @@
 
 Flow results are not shared between machines, so the metrics come back through the
 content-addressed store: the training flow writes under the job's key, and so we read there.
+A training run whose machine or process died ends Crashed (Prefect's crash automation, see
+flows/deploy.py, marks a run whose heartbeats stop); that run is started again, up to
+CRASH_RETRIES times, and any free worker of the pool takes it.
 """
 
 from __future__ import annotations
@@ -18,15 +21,35 @@ from llmsynth_core.errors import LlmsynthError
 from llmsynth_core.training_job import TrainingJob
 from tasks.artifacts import ArtifactRef, ArtifactStore, artifact_root
 
+CRASH_RETRIES = 2
+
 
 class TrainingRunFailed(LlmsynthError):
     """A training flow run on the training work pool did not leave its metrics."""
+
+
+class TrainingRunCrashed(TrainingRunFailed):
+    """A training flow run ended Crashed: its process or machine died, not its code."""
+
+
+def crashed_runs_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Start the training run again only if it crashed; a failure in its code would recur."""
+    try:
+        state.result()
+    except TrainingRunCrashed:
+        return True
+    except Exception:
+        return False
+    return False
 
 
 @task(
     name="train-remote",
     task_run_name="dispatch {job.name}",
     cache_policy=NO_CACHE,  # the content-addressed store is the cache
+    retries=CRASH_RETRIES,
+    retry_delay_seconds=2,
+    retry_condition_fn=crashed_runs_only,
 )
 def train_remote_task(
     deployment: str,
@@ -47,6 +70,12 @@ def train_remote_task(
     run = run_deployment(deployment, parameters=parameters, timeout=None)
     assert isinstance(run, FlowRun)  # called from sync code: the flow run, not a coroutine
     state = run.state
+    if state is not None and state.is_crashed():
+        raise TrainingRunCrashed(
+            f"training flow run {run.name!r} ({run.id}) of deployment {deployment!r} crashed "
+            f"({state.message or 'no message'}): its process or worker machine died; started "
+            f"again up to {CRASH_RETRIES} times (finished models are reused)"
+        )
     if state is None or not state.is_completed():
         raise TrainingRunFailed(
             f"training flow run {run.name!r} ({run.id}) of deployment {deployment!r} ended "

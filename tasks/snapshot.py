@@ -12,7 +12,6 @@ import hashlib
 from pathlib import PurePath
 from typing import Any
 
-import fsspec
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -24,7 +23,7 @@ from llmsynth_core.manifests import snapshot_manifest
 from llmsynth_core.refs import DataSnapshot as DataSnapshot  # re-exported; lives in core
 from llmsynth_core.snapshot import has_own_ids, snapshot_key, snapshot_rows
 from llmsynth_core.taskspec import TaskSpec
-from tasks.artifacts import ArtifactRef, ArtifactStore, join_uri
+from tasks.artifacts import ArtifactRef, ArtifactStore, join_uri, read_bytes
 from tasks.retry import transport_failures_only
 
 
@@ -57,7 +56,7 @@ def snapshot_split(
 ) -> ArtifactRef:
     """The split's snapshot, written once per content; the source is always read and hashed."""
     location = split_location(spec, data_dir, split)
-    data = _read_bytes(location)
+    data = read_data_file(location)
     source_sha256 = hashlib.sha256(data).hexdigest()
     key = snapshot_key(spec, split, source_sha256, evaluation)
 
@@ -75,16 +74,20 @@ def snapshot_split(
 
 def split_location(spec: TaskSpec, data_dir: str, split: Split) -> str:
     """Where a split lives: absolute paths and URIs as given, relative ones under data_dir."""
-    relative = spec.data.train if split == "train" else spec.data.test
-    if "://" in relative or PurePath(relative).is_absolute():
+    return data_location(data_dir, spec.data.train if split == "train" else spec.data.test)
+
+
+def data_location(data_dir: str | None, relative: str) -> str:
+    """A data file named in a task spec or config: absolute paths and URIs as given, relative
+    ones under `data_dir` (a directory or a URI such as s3://bucket/data)."""
+    if "://" in relative or PurePath(relative).is_absolute() or not data_dir:
         return relative
     return join_uri(data_dir, *relative.split("/"))
 
 
-def _read_bytes(location: str) -> bytes:
+def read_data_file(location: str) -> bytes:
+    """A data file's bytes from a local path or URI; a missing one is the user's to fix."""
     try:
-        with fsspec.open(location, "rb") as handle:
-            data: bytes = handle.read()
+        return read_bytes(location)
     except FileNotFoundError:
         raise DataError(f"{location}: file not found; {DATA_DIR_HINT}") from None
-    return data

@@ -30,6 +30,7 @@ FIXTURE_MARKERS = {
     "sample_dir": "data",
     "prefect_harness": "flow",
     "prefect_stack": "stack",
+    "stack": "stack",  # tests/slow/test_hosts.py: the three test hosts
 }
 # Every test under tests/<directory>/ gets the marker: the flow tests run Prefect flows.
 DIRECTORY_MARKERS = {"flows": "flow"}

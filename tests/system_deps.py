@@ -1,4 +1,5 @@
-"""The Debian packages some tests need (chromium, chromium-driver, postgresql), in one place.
+"""The Debian packages some tests need (chromium, chromium-driver, postgresql, iproute2), in one
+place, and root for the tests that build network namespaces.
 
 A test calls `require_system("chromium")`: without the package it is skipped with one line that
 names the install command, and with LLMSYNTH_REQUIRE_STACK=1 (CI) it fails instead, so CI can
@@ -42,6 +43,8 @@ PACKAGES: dict[str, SystemPackage] = {
             "postgresql",
             ("/usr/lib/postgresql/*/bin/initdb", "/usr/lib/postgresql/*/bin/pg_ctl"),
         ),
+        # `ip netns` and veth pairs: the test hosts of tests/slow/hosts.py.
+        SystemPackage("iproute2", ("/sbin/ip",)),
     )
 }
 
@@ -67,8 +70,19 @@ def missing_message(names: tuple[str, ...], packages: Mapping[str, SystemPackage
 def require_system(*names: str, packages: Mapping[str, SystemPackage] = PACKAGES) -> None:
     """Skip the calling test unless every named package is installed; fail under REQUIRE_ENV=1."""
     message = missing_message(names, packages)
-    if message is None:
-        return
+    if message is not None:
+        skip_or_fail(message)
+
+
+def require_root(why: str) -> None:
+    """Skip the calling test unless it runs as root (`why` says what needs it); fail under
+    REQUIRE_ENV=1, as CI runs as root."""
+    if os.geteuid() != 0:
+        skip_or_fail(f"needs root: {why} (CI runs as root; so does `sudo make test`)")
+
+
+def skip_or_fail(message: str) -> None:
+    """One line: a skip, or under REQUIRE_ENV=1 a failure that says so."""
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{message} [{REQUIRE_ENV}=1 turns this skip into a failure]", pytrace=False)
     pytest.skip(message)

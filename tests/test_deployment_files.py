@@ -6,6 +6,7 @@ import importlib
 import json
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,9 @@ def test_compose_server_workers_and_storage_are_wired() -> None:
         assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api", name
         assert "PREFECT_API_AUTH_STRING" in env, name
         assert env["LLMSYNTH_OUTPUT_DIR"].startswith("s3://"), name
-        assert env["FSSPEC_S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000", name
+        assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30", name
+        assert "LLMSYNTH_HOME" not in env, name
         assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), name
         # The shared request cache and budget, its password from PGPASSWORD, never the URL.
         assert env["LLMSYNTH_STATE_DB"].startswith("postgresql+psycopg://prefect@"), name
@@ -113,12 +116,26 @@ def test_dockerfile_builds_a_worker_image() -> None:
     assert 'pip install -e ".[s3,postgres]"' in dockerfile
 
 
-def test_prefect_yaml_entrypoints_are_flows() -> None:
+def _packaged_modules() -> list[str]:
+    """The top-level packages the wheel holds (pyproject's setuptools find include)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include: list[str] = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    return [pattern.removesuffix("*") for pattern in include]
+
+
+def test_prefect_yaml_entrypoints_are_flows_of_the_installed_package() -> None:
+    """Module paths, so a worker runs the flows of its installed wheel: no checkout, no pull."""
     spec = _prefect_yaml()
     assert {d["name"] for d in spec["deployments"]} == DEPLOYMENTS
+    assert spec["pull"] == [], "workers get the code as an installed package, not a pull step"
+    text = (REPO / "deployments" / "prefect.yaml").read_text()
+    assert "LLMSYNTH_HOME" not in text and "set_working_directory" not in text
     for deployment in spec["deployments"]:
+        assert "pull" not in deployment, deployment["name"]
         path, name = deployment["entrypoint"].split(":")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert "/" not in path and not path.endswith(".py"), f"{path} is a file, not a module"
+        assert path.split(".")[0] in _packaged_modules(), f"{path} is not in the wheel"
+        module = importlib.import_module(path)
         flow = getattr(module, name)
         assert hasattr(flow, "deploy"), f"{deployment['entrypoint']} is not a Prefect flow"
         assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)

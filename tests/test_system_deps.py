@@ -3,11 +3,12 @@ LLMSYNTH_REQUIRE_STACK=1 turns that skip into a failure with the same line."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.system_deps import PACKAGES, REQUIRE_ENV, SystemPackage, require_system
+from tests.system_deps import PACKAGES, REQUIRE_ENV, SystemPackage, require_root, require_system
 
 
 @pytest.fixture
@@ -59,5 +60,19 @@ def test_any_other_value_still_skips(
 
 
 def test_an_unknown_name_is_an_error_not_a_skip() -> None:
-    with pytest.raises(KeyError, match="known: \\['chromium', 'chromium-driver', 'postgresql'\\]"):
+    with pytest.raises(
+        KeyError, match="known: \\['chromium', 'chromium-driver', 'iproute2', 'postgresql'\\]"
+    ):
         require_system("chromium-browser", packages=PACKAGES)
+
+
+def test_require_root_skips_or_fails_as_the_packages_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs root: ip netns"):
+        require_root("ip netns")
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match=REQUIRE_ENV):
+        require_root("ip netns")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    require_root("ip netns")

@@ -169,8 +169,13 @@ class FakeOpenAIServer:
         latency_s: float = 0.0,
         api_key: str | None = None,
         known_models_only: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.responder = responder
+        # Loopback and an ephemeral port by default; a test host's address to serve a network.
+        self.host = host
+        self.bind_port = port
         self.models: list[str] = list(models)
         self.latency_s = latency_s
         # When set, requests must carry `Authorization: Bearer <api_key>` or get a 401.
@@ -187,9 +192,9 @@ class FakeOpenAIServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
-        """Bind an ephemeral loopback port and serve in a daemon thread."""
+        """Bind (an ephemeral loopback port by default) and serve in a daemon thread."""
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        httpd = _Server(("127.0.0.1", 0), handler)
+        httpd = _Server((self.host, self.bind_port), handler)
         self._httpd = httpd
         self._stopping.clear()
         # A short poll keeps `stop` (and so every `with` block) from waiting the default 0.5 s.
@@ -232,7 +237,7 @@ class FakeOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     # -- scripting and inspection ----------------------------------------------------------
 
@@ -444,3 +449,21 @@ def _completion_payload(
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the echo responder until killed: the fake as its own process, on a test host."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(latency_s=args.latency, host=args.host, port=args.port).start()
+    print(f"serving {server.base_url}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,14 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.deploy import create_pools, deploy_command, deploy_env
+from flows.deploy import (
+    CRASH_AUTOMATION,
+    crash_automation,
+    create_pools,
+    deploy_command,
+    deploy_env,
+    ensure_crash_automation,
+)
 from llmsynth_core.errors import LlmsynthError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +53,6 @@ def test_pools_then_prefect_deploy_accepts_the_yaml(
     monkeypatch.setenv("LLMSYNTH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LLMSYNTH_OUTPUT_DIR", "s3://bucket/llmsynth")
     monkeypatch.setenv("LLMSYNTH_LLM_ENDPOINT", "http://vllm:8000/v1")
-    monkeypatch.delenv("LLMSYNTH_HOME", raising=False)
     result = subprocess.run(
         deploy_command(),
         cwd=REPO,
@@ -68,9 +74,9 @@ def test_pools_then_prefect_deploy_accepts_the_yaml(
     assert pipeline["work_pool_name"] == "cpu-pool"
     assert pipeline["parameters"]["output_dir"] == "s3://bucket/llmsynth"
     assert pipeline["parameters"]["data_dir"] == str(tmp_path / "data")
-    assert pipeline["pull_steps"] == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
-    ]
+    # No pull step: workers run the flows of their installed llmsynth package.
+    assert pipeline["pull_steps"] == []
+    assert pipeline["entrypoint"] == "flows.pipeline:pipeline"
     (schedule,) = pipeline["schedules"]
     assert schedule["schedule"]["cron"] == "0 3 * * 1"
     assert schedule["active"] is False
@@ -82,3 +88,31 @@ def test_pools_then_prefect_deploy_accepts_the_yaml(
     assert action["type"] == "run-deployment"
     assert action["deployment_id"] == pipeline["id"]
     assert "event.payload.model" in str(action["parameters"]["model"])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_crash_automation_is_created_once_then_updated() -> None:
+    assert ensure_crash_automation(90) == "created"
+    assert ensure_crash_automation(120) == "updated"
+    found = [
+        a for a in _api("POST", "/automations/filter", json={}) if a["name"] == CRASH_AUTOMATION
+    ]
+    (automation,) = found
+    trigger = automation["trigger"]
+    assert trigger["posture"] == "Proactive" and trigger["within"] == 120.0
+    assert trigger["after"] == ["prefect.flow-run.heartbeat"]
+    assert set(trigger["expect"]) == {
+        "prefect.flow-run.heartbeat",
+        "prefect.flow-run.Completed",
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Cancelled",
+        "prefect.flow-run.Crashed",
+    }
+    assert trigger["match_related"]["prefect.resource.id"] == "prefect.tag.llmsynth"
+    (action,) = automation["actions"]
+    assert (action["type"], action["state"]) == ("change-flow-run-state", "CRASHED")
+
+
+def test_a_crash_window_shorter_than_a_heartbeat_is_refused() -> None:
+    with pytest.raises(LlmsynthError, match=r"--crash-after 30 is too short.+--crash-after 90"):
+        crash_automation(30)

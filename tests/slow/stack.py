@@ -83,7 +83,6 @@ class Stack:
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOCAL_STORAGE_PATH": str(self.root / "results"),
             "PYTHONPATH": str(REPO),
-            "LLMSYNTH_HOME": str(REPO),
             "LLMSYNTH_DATA_DIR": str(data_dir),
             "LLMSYNTH_OUTPUT_DIR": str(self.output_dir),
             "LLMSYNTH_CACHE_DIR": str(self.root / "cache"),
