@@ -156,10 +156,27 @@ MaxCost = Annotated[
 ]
 
 
-def _with_cap(experiment: ExperimentConfig, max_cost: float | None) -> ExperimentConfig:
-    if max_cost is None:
+BatchMode = Annotated[
+    bool,
+    typer.Option(
+        "--batch",
+        help="Generate through the endpoint's Batch API at llm.batch_price_factor of the price "
+        "(runtime.batch); batches take up to 24 h, and the run waits for them.",
+    ),
+]
+
+
+def _with_cap(
+    experiment: ExperimentConfig, max_cost: float | None, batch: bool = False
+) -> ExperimentConfig:
+    update: dict[str, Any] = {}
+    if max_cost is not None:
+        update["max_cost_usd"] = max_cost
+    if batch:
+        update["batch"] = True
+    if not update:
         return experiment
-    runtime = experiment.runtime.model_copy(update={"max_cost_usd": max_cost})
+    runtime = experiment.runtime.model_copy(update=update)
     return experiment.model_copy(update={"runtime": runtime})
 
 
@@ -170,9 +187,10 @@ def run(
     data_dir: DataDir = None,
     output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
+    batch: BatchMode = False,
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
-    experiment, data = _prepare(preset, config, data_dir, max_cost)
+    experiment, data = _prepare(preset, config, data_dir, max_cost, batch)
     from flows.local_server import ensure_local_server
     from flows.pipeline import pipeline
     from flows.summary import print_summary
@@ -196,13 +214,14 @@ def generate(
     data_dir: DataDir = None,
     output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
+    batch: BatchMode = False,
     export_to: Annotated[
         Path | None,
         typer.Option("--export", help="Also save a Hugging Face datasets DatasetDict here."),
     ] = None,
 ) -> None:
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
-    experiment, data = _prepare(preset, config, data_dir, max_cost)
+    experiment, data = _prepare(preset, config, data_dir, max_cost, batch)
     from flows.generate import generate as generate_flow
     from flows.local_server import ensure_local_server
     from tasks.progress import reporter
@@ -287,10 +306,15 @@ def publish_command(
 
 
 def _prepare(
-    preset: str | None, config: Path | None, data_dir: Path | None, max_cost: float | None
+    preset: str | None,
+    config: Path | None,
+    data_dir: Path | None,
+    max_cost: float | None,
+    batch: bool = False,
 ) -> tuple[ExperimentConfig, Path]:
-    """The experiment (with any --max-cost applied) and its data directory, announced."""
-    experiment = _with_cap(_experiment(preset, config), max_cost)
+    """The experiment (with any --max-cost and --batch applied) and its data directory,
+    announced."""
+    experiment = _with_cap(_experiment(preset, config), max_cost, batch)
     data = _data_dir(data_dir)
     assert data is not None
     cap = experiment.runtime.max_cost_usd
@@ -298,6 +322,7 @@ def _prepare(
         f"[bold]llmsynth[/] experiment [cyan]{experiment.name}[/] "
         f"(config hash {experiment.semantic_hash()}) on {data}"
         + (f", budget cap ${cap:g}" if cap is not None else "")
+        + (", through the Batch API" if experiment.runtime.batch else "")
     )
     return experiment, data
 
@@ -353,9 +378,19 @@ def estimate_command(
         "tokens (llm.input_price_per_mtok, llm.output_price_per_mtok).",
         highlight=False,
     )
+    turns = experiment.generation.conversation_length
+    console.print(
+        f"USD --batch: through the endpoint's Batch API at llm.batch_price_factor="
+        f"{llm.batch_price_factor:g} of these prices. Hours do not apply: every label waits on "
+        "its own batches at once, each within the 24 h completion window (usually far sooner); "
+        f"a label takes one batch per round, {turns} rounds for a zero-shot chat (one per turn "
+        "of its conversations), then one per follow-up for its shortfall.",
+        highlight=False,
+    )
 
 
 def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
+    factor = experiment.llm.batch_price_factor
     rows = [
         (
             line.task,
@@ -364,6 +399,7 @@ def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
             f"{line.input_tokens:,}",
             f"{line.output_tokens:,}",
             f"{line.usd:,.2f}",
+            f"{line.usd * factor:,.2f}",
         )
         for line in result.lines
     ]
@@ -374,12 +410,14 @@ def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
         f"{result.input_tokens:,}",
         f"{result.output_tokens:,}",
         f"{result.usd:,.2f}",
+        f"{result.batch_usd(experiment.llm):,.2f}",
     )
     table = Table(title=f"generation estimate for {experiment.name}")
     table.add_column("task", overflow="fold")
     table.add_column("mode", no_wrap=True)
     # Numbers are never cut short; the task column folds instead on narrow terminals.
-    for i, header in enumerate(("requests", "in tokens", "out tokens", "USD"), start=2):
+    headers = ("requests", "in tokens", "out tokens", "USD", "USD --batch")
+    for i, header in enumerate(headers, start=2):
         table.add_column(header, justify="right", no_wrap=True, min_width=len(total[i]))
     for row in rows:
         table.add_row(*row)
