@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from openai.types import Batch
@@ -22,7 +22,7 @@ from llmsynth_core.llm_types import LLMRequest
 from tasks.llm_client import LLMClient, request_body
 
 INTENT_KEY = "llmsynth_intent"
-COMPLETION_WINDOW = "24h"
+COMPLETION_WINDOW: Literal["24h"] = "24h"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _NO_BATCH_API_STATUS = frozenset({404, 405, 501})
 

@@ -30,9 +30,9 @@ from tasks.llm_client import response_from_body
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import Requester
 
-# A request still unanswered after this many batches in a row fails the chunk: the endpoint
-# keeps rejecting it, and another day's wait would not help.
-MAX_SUBMISSIONS = 3
+# A request still unanswered after this many batches fails the chunk: the endpoint keeps
+# rejecting it, and another day's wait would not help (an expiry or two under load would).
+MAX_SUBMISSIONS = 5
 
 
 @dataclass

@@ -68,12 +68,11 @@ class Reporter:
         """Move a bar to `completed` (None: leave it) and set its detail text (None: keep it)."""
         with self._lock:
             if self._progress is not None and name in self._ids:
-                fields: dict[str, object] = {}
-                if completed is not None:
-                    fields["completed"] = completed
-                if detail is not None:
-                    fields["detail"] = detail
-                self._progress.update(self._ids[name], **fields)
+                task_id = self._ids[name]
+                if detail is None:
+                    self._progress.update(task_id, completed=completed)
+                else:
+                    self._progress.update(task_id, completed=completed, detail=detail)
 
     def finish(self, name: str, total: int) -> None:
         self.add(name, total)

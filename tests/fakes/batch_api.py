@@ -94,7 +94,8 @@ class FakeBatchAPI:
         self._release.set()
 
     def batches(self) -> list[dict[str, Any]]:
-        """Every created batch, oldest first: id, status, metadata and its custom_ids."""
+        """Every created batch, oldest first: id, status, metadata, its custom_ids and those
+        it answered with a completion."""
         with self._lock:
             return [
                 {
@@ -102,9 +103,23 @@ class FakeBatchAPI:
                     "status": batch.status,
                     "metadata": dict(batch.metadata),
                     "custom_ids": [line["custom_id"] for line in batch.lines],
+                    "answered": [
+                        line["custom_id"] for line in _jsonl(self._files[batch.output_file_id][1])
+                    ]
+                    if batch.output_file_id
+                    else [],
                 }
                 for batch in self._batches.values()
             ]
+
+    def resubmitted_answered(self) -> set[str]:
+        """custom_ids submitted again after a batch had answered them (should stay empty)."""
+        answered: set[str] = set()
+        again: set[str] = set()
+        for batch in self.batches():
+            again |= answered & set(batch["custom_ids"])
+            answered |= set(batch["answered"])
+        return again
 
     def submitted(self) -> Counter[str]:
         """How many batches each custom_id was part of."""
@@ -112,13 +127,7 @@ class FakeBatchAPI:
 
     def answered(self) -> set[str]:
         """custom_ids some batch answered with a completion."""
-        with self._lock:
-            return {
-                line["custom_id"]
-                for batch in self._batches.values()
-                if batch.output_file_id
-                for line in _jsonl(self._files[batch.output_file_id][1])
-            }
+        return {cid for batch in self.batches() for cid in batch["answered"]}
 
     def uploads(self) -> int:
         with self._lock:
