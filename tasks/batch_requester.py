@@ -153,7 +153,7 @@ class BatchRequester:
             keys = set(self._store.request_states(intent.intent_id))
             if not keys & missing.keys():
                 continue
-            todo = [missing[key] for key in sorted(keys) if key in missing]
+            todo = [request for key, request in missing.items() if key in keys]
             if intent.batch_id is None and len(todo) != len(keys):
                 # Never submitted, and some of its requests are answered by now: a new intent
                 # for the rest is made below.
