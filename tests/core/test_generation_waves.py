@@ -142,7 +142,8 @@ def test_zero_shot_batches_hold_one_turn_of_every_conversation(ag_news: TaskSpec
     for index, request in batch.requests.items():
         start = index - index % 4
         history = [m.content for m in request.messages if m.role == "assistant"]
-        assert history == [f"Turn reply {j}: the harbour reopens today." for j in range(start, index)]
+        expected = [f"Turn reply {j}: the harbour reopens today." for j in range(start, index)]
+        assert history == expected
     assert len(rows) == 10 and all(row["accepted"] for row in rows)
 
 

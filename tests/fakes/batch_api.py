@@ -58,7 +58,9 @@ class _Batch:
     status: str = "validating"
     output_file_id: str | None = None
     error_file_id: str | None = None
-    counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"total": 0, "completed": 0, "failed": 0}
+    )
 
 
 class FakeBatchAPI:
@@ -136,7 +138,12 @@ class FakeBatchAPI:
     # -- used by the server's handler ------------------------------------------------------
 
     def handle(
-        self, method: str, target: str, body: dict[str, Any], raw: bytes, content_type: str,
+        self,
+        method: str,
+        target: str,
+        body: dict[str, Any],
+        raw: bytes,
+        content_type: str,
         complete: Completer,
     ) -> Answer:
         url = urlsplit(target)

@@ -22,13 +22,14 @@ from tests.fakes.openai_server import REFUSAL_TEXT, Reply
 CHAT = "/v1/chat/completions"
 TASK = "tweet_irony"
 INPUT_PRICE, OUTPUT_PRICE = 1.0, 2.0
-_WORDS = (
+_VOCABULARY = (
     "amber bold calm dusty eager faint grand hollow icy jolly keen lush mellow noble odd pale "
     "quick rough sharp tender urban vivid warm young zesty brisk clever daring fierce gentle "
     "humble lively river ledger garden signal harbor lantern meadow archive canyon beacon "
     "circuit dune ember forest glacier island jungle kettle lagoon mirror nectar orchard "
     "prism quarry rocket saddle tunnel valley willow"
-).split()
+)
+_WORDS = _VOCABULARY.split(" ")
 
 
 def varied_responder(kind: str, body: dict[str, Any]) -> Reply:

@@ -96,7 +96,8 @@ def test_expired_failed_and_partly_failed_requests_are_resubmitted_never_answere
         frame = run_chunk(cfg, sample_dir, tmp_path / "store")
         assert server.count(CHAT) == 0
     first, second, third, *_ = api.batches()
-    assert [first["status"], second["status"], third["status"]] == ["expired", "failed", "completed"]
+    statuses = [first["status"], second["status"], third["status"]]
+    assert statuses == ["expired", "failed", "completed"]
     unanswered = set(first["custom_ids"][25:])
     assert set(second["custom_ids"]) == unanswered == set(third["custom_ids"])
     partly_failed = {cid for cid in third["custom_ids"] if cid < "4"}
@@ -184,5 +185,5 @@ def test_an_endpoint_without_a_batch_api_is_refused_before_anything_is_submitted
         with pytest.raises(NoBatchAPI, match="Drop --batch"):
             require_batch_api(llm, timeout_s=5)
         assert [r.path for r in server.requests] == ["/v1/batches"]
-    with pytest.raises(NoBatchAPI, match="embedded.*drop --batch"):
+    with pytest.raises(NoBatchAPI, match=r"embedded.*drop --batch"):
         require_batch_api(LLMConfig(), timeout_s=5)

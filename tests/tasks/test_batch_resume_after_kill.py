@@ -60,7 +60,9 @@ def uninterrupted(
     return batches, comparable(frame)
 
 
-def _kill_worker_at(api: FakeBatchAPI, args: dict[str, Any], tmp_path: Path, point: PausePoint) -> None:
+def _kill_worker_at(
+    api: FakeBatchAPI, args: dict[str, Any], tmp_path: Path, point: PausePoint
+) -> None:
     args_path, log = tmp_path / "args.json", tmp_path / "worker.log"
     args_path.write_text(json.dumps(args), encoding="utf-8")
     api.pause(point, KILL_AT[point])

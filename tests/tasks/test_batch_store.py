@@ -17,7 +17,7 @@ def test_an_intent_is_written_whole_before_submission_and_found_by_its_requests(
     assert (intent.attempt, intent.batch_id, intent.finished) == (0, None, False)
     assert store.latest("keyset-1") == intent
     assert store.latest("keyset-2") is None
-    assert store.request_states(intent.intent_id) == {"r1": "pending", "r2": "pending", "r3": "pending"}
+    assert store.request_states(intent.intent_id) == dict.fromkeys(["r1", "r2", "r3"], "pending")
     store.close()
 
 
@@ -63,6 +63,7 @@ def test_the_tables_are_the_stores_own_on_any_engine(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE other_state (x INTEGER)"))
     BatchStore(engine).close()
-    names = set(sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'shared.sqlite'}")).get_table_names())
+    reopened = sa.create_engine(f"sqlite:///{tmp_path / 'shared.sqlite'}")
+    names = set(sa.inspect(reopened).get_table_names())
     assert names == {"other_state", "llmsynth_batch_intents", "llmsynth_batch_requests"}
     assert (tmp_path / "shared.sqlite").exists() and not (tmp_path / BATCH_STATE_FILE).exists()
