@@ -190,6 +190,13 @@ class BatchRequester:
         self._store.finish(intent.intent_id, batch.status, answered, failed)
         self.stats.batched += len(answered)
         self.stats.failed += len(failed)
+        if batch.status == "cancelled":
+            # Someone cancelled it on purpose: stop rather than submit the rest again.
+            raise GenerationError(
+                f"batch {batch.id} at {self._client.base_url} was cancelled with {len(failed)} "
+                "requests unanswered; its answers are cached. Rerun to submit the rest again, "
+                "or drop --batch to send them live."
+            )
         return answered, errors
 
     async def _submitted(self, intent: Intent, requests: list[LLMRequest], fresh: bool) -> Batch:

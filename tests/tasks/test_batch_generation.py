@@ -11,7 +11,7 @@ import pytest
 
 from llmsynth_core.config import LLMConfig
 from llmsynth_core.costs import request_cost
-from llmsynth_core.errors import BudgetExceeded
+from llmsynth_core.errors import BudgetExceeded, GenerationError
 from tasks.batch_client import NoBatchAPI, require_batch_api
 from tasks.batch_store import local_batch_store
 from tasks.budget import run_ledger
@@ -113,6 +113,22 @@ def test_expired_failed_and_partly_failed_requests_are_resubmitted_never_answere
     outcomes = [intent.outcome for intent in store.intents()]
     store.close()
     assert outcomes[:4] == ["expired", "failed", "completed", "completed"]
+
+
+def test_a_cancelled_batch_stops_the_chunk_and_a_rerun_sends_only_the_rest(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    api = FakeBatchAPI([BatchPlan(outcome="cancelled", answered_first=10)])
+    with _server(api) as server:
+        cfg = config(server.base_url, "few_shot", 30, min_requests=5)
+        with pytest.raises(GenerationError, match="was cancelled with 20 requests unanswered"):
+            run_chunk(cfg, sample_dir, tmp_path / "store")
+        assert len(api.batches()) == 1
+        frame = run_chunk(cfg, sample_dir, tmp_path / "store")
+    first, second, *_ = api.batches()
+    assert second["custom_ids"] == first["custom_ids"][10:]
+    assert api.resubmitted_answered() == set()
+    assert int(frame["accepted"].sum()) == 30
 
 
 def test_batch_replies_are_charged_at_the_batch_price_in_rows_manifest_and_budget(
