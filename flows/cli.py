@@ -181,11 +181,28 @@ StateDb = Annotated[
 ]
 
 
+BatchMode = Annotated[
+    bool,
+    typer.Option(
+        "--batch",
+        help="Generate through the endpoint's Batch API at llm.batch_price_factor of the price "
+        "(runtime.batch); batches take up to 24 h, and the run waits for them.",
+    ),
+]
+
+
 def _with_runtime(
-    experiment: ExperimentConfig, max_cost: float | None, state_db: str | None
+    experiment: ExperimentConfig,
+    max_cost: float | None,
+    state_db: str | None,
+    batch: bool = False,
 ) -> ExperimentConfig:
     """The experiment with the command line's runtime settings, validated like the file's."""
-    updates: dict[str, Any] = {"max_cost_usd": max_cost, "state_db": state_db}
+    updates: dict[str, Any] = {
+        "max_cost_usd": max_cost,
+        "state_db": state_db,
+        "batch": True if batch else None,
+    }
     updates = {key: value for key, value in updates.items() if value is not None}
     if not updates:
         return experiment
@@ -207,9 +224,10 @@ def run(
     output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
     state_db: StateDb = None,
+    batch: BatchMode = False,
 ) -> None:
     """Run an experiment end to end: generate, train, evaluate, analyse."""
-    experiment, data = _prepare(preset, config, data_dir, max_cost, state_db)
+    experiment, data = _prepare(preset, config, data_dir, max_cost, state_db, batch)
     from flows.local_server import ensure_local_server
     from flows.pipeline import pipeline
     from flows.summary import print_summary
@@ -234,13 +252,14 @@ def generate(
     output_dir: OutputDir = "llmsynth-output",
     max_cost: MaxCost = None,
     state_db: StateDb = None,
+    batch: BatchMode = False,
     export_to: Annotated[
         Path | None,
         typer.Option("--export", help="Also save a Hugging Face datasets DatasetDict here."),
     ] = None,
 ) -> None:
     """Generate the synthetic data only (no training); prints volume, drops and cost."""
-    experiment, data = _prepare(preset, config, data_dir, max_cost, state_db)
+    experiment, data = _prepare(preset, config, data_dir, max_cost, state_db, batch)
     from flows.generate import generate as generate_flow
     from flows.local_server import ensure_local_server
     from tasks.progress import reporter
@@ -330,10 +349,11 @@ def _prepare(
     data_dir: str | None,
     max_cost: float | None,
     state_db: str | None,
+    batch: bool = False,
 ) -> tuple[ExperimentConfig, str]:
-    """The experiment (with any --max-cost and --state-db applied) and its data directory,
-    announced."""
-    experiment = _with_runtime(_experiment(preset, config), max_cost, state_db)
+    """The experiment (with any --max-cost, --state-db and --batch applied) and its data
+    directory, announced."""
+    experiment = _with_runtime(_experiment(preset, config), max_cost, state_db, batch)
     data = _data_dir(data_dir)
     assert data is not None
     cap = experiment.runtime.max_cost_usd
@@ -341,6 +361,7 @@ def _prepare(
         f"[bold]llmsynth[/] experiment [cyan]{experiment.name}[/] "
         f"(config hash {experiment.semantic_hash()}) on {data}"
         + (f", budget cap ${cap:g}" if cap is not None else "")
+        + (", through the Batch API" if experiment.runtime.batch else "")
     )
     return experiment, data
 
@@ -396,9 +417,19 @@ def estimate_command(
         "tokens (llm.input_price_per_mtok, llm.output_price_per_mtok).",
         highlight=False,
     )
+    turns = experiment.generation.conversation_length
+    console.print(
+        f"USD --batch: through the endpoint's Batch API at llm.batch_price_factor="
+        f"{llm.batch_price_factor:g} of these prices. Hours do not apply: every label waits on "
+        "its own batches at once, each within the 24 h completion window (usually far sooner); "
+        f"a label takes one batch per round, {turns} rounds for a zero-shot chat (one per turn "
+        "of its conversations), then one per follow-up for its shortfall.",
+        highlight=False,
+    )
 
 
 def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
+    factor = experiment.llm.batch_price_factor
     rows = [
         (
             line.task,
@@ -407,6 +438,7 @@ def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
             f"{line.input_tokens:,}",
             f"{line.output_tokens:,}",
             f"{line.usd:,.2f}",
+            f"{line.usd * factor:,.2f}",
         )
         for line in result.lines
     ]
@@ -417,12 +449,14 @@ def _estimate_table(experiment: ExperimentConfig, result: Estimate) -> Table:
         f"{result.input_tokens:,}",
         f"{result.output_tokens:,}",
         f"{result.usd:,.2f}",
+        f"{result.batch_usd(experiment.llm):,.2f}",
     )
     table = Table(title=f"generation estimate for {experiment.name}")
     table.add_column("task", overflow="fold")
     table.add_column("mode", no_wrap=True)
     # Numbers are never cut short; the task column folds instead on narrow terminals.
-    for i, header in enumerate(("requests", "in tokens", "out tokens", "USD"), start=2):
+    headers = ("requests", "in tokens", "out tokens", "USD", "USD --batch")
+    for i, header in enumerate(headers, start=2):
         table.add_column(header, justify="right", no_wrap=True, min_width=len(total[i]))
     for row in rows:
         table.add_row(*row)

@@ -15,6 +15,7 @@ from llmsynth_core.config import ExperimentConfig
 from llmsynth_core.registry import experiment_specs
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
+from tasks.batch_client import require_batch_api
 from tasks.collect import collect_generations_task
 from tasks.generate import generate_label_task
 from tasks.llm_server import llm_endpoints
@@ -39,6 +40,8 @@ def generate_all(
     at a time and reuses its prefix. Chunks are task runs on one event loop (see
     `generate_label_task`); after a failure (a budget stop, a bad key) no lane starts a new
     chunk, the chunks running finish and keep every reply they wait for, then it is raised.
+    With `runtime.batch` the endpoint's Batch API is probed first, and every chunk runs at
+    once, since a chunk waiting on its batch only polls.
     """
     logger = get_run_logger()
     root = store_root(output_dir)
@@ -50,10 +53,15 @@ def generate_all(
         for label in spec.label_names
     ]
     llm, runtime = config.llm, config.runtime
-    servers = min(runtime.parallel_chunks, os.cpu_count() or 1)
+    # A chunk waiting on a batch costs nothing: with runtime.batch every chunk waits at once.
+    parallel = len(chunks) if runtime.batch else runtime.parallel_chunks
+    if runtime.batch:
+        require_batch_api(llm, runtime.request_timeout_s)
+    servers = min(parallel, os.cpu_count() or 1)
     with llm_endpoints(llm.endpoint, llm.embedded_model, runtime.embedded_port, servers) as urls:
-        logger.info("generating with %s at %s", llm.model, ", ".join(urls))
-        lanes = [urls[i % len(urls)] for i in range(runtime.parallel_chunks)]
+        how = "in batches" if runtime.batch else "live"
+        logger.info("generating with %s at %s, %s", llm.model, ", ".join(urls), how)
+        lanes = [urls[i % len(urls)] for i in range(parallel)]
 
         def call(index: int, url: str) -> Coroutine[Any, Any, ArtifactRef]:
             spec, mode, label, replicate = chunks[index]

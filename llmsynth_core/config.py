@@ -34,7 +34,9 @@ ALL_MODES: tuple[Mode, ...] = ("zero_shot", "few_shot")
 EMBEDDED_LLMS = ("smollm2-135m-instruct", "gemma3-270m")
 EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
 # Prices say what a request costs, not what it returns: excluded from every hash.
-PRICE_FIELDS = frozenset({"input_price_per_mtok", "output_price_per_mtok"})
+PRICE_FIELDS = frozenset({"input_price_per_mtok", "output_price_per_mtok", "batch_price_factor"})
+# The Batch API discount most OpenAI-compatible providers give (OpenAI: half price).
+DEFAULT_BATCH_PRICE_FACTOR = 0.5
 # Redacted before it is checked: pydantic's errors (and Prefect's parameter errors) quote the
 # value that failed, which is then the placeholder, never the password.
 StateDbUrl = Annotated[str, AfterValidator(check_state_db_url), BeforeValidator(redact)]
@@ -77,14 +79,32 @@ class LLMConfig(_Stage):
     output_price_per_mtok: float = Field(
         default=0.0, ge=0.0, description="USD per million completion tokens (embedded models: 0)."
     )
+    batch_price_factor: float = Field(
+        default=DEFAULT_BATCH_PRICE_FACTOR,
+        gt=0.0,
+        le=1.0,
+        description="What a reply through the endpoint's Batch API (runtime.batch) costs, as a "
+        "share of the prices above.",
+    )
 
     @property
     def is_embedded(self) -> bool:
         return self.endpoint == "embedded"
 
     def prices(self) -> dict[str, Any]:
-        """The prices per million tokens, as manifests record them beside a cost."""
-        return self.model_dump(mode="json", include=set(PRICE_FIELDS))
+        """The prices per million tokens and the batch factor, as manifests record them beside
+        a cost."""
+        return {name: getattr(self, name) for name in sorted(PRICE_FIELDS)}
+
+    @model_serializer(mode="wrap")
+    def _omit_default_batch_factor(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Hashes leave prices out, but a few keys hash a whole AnalysisConfig, annotator_llm
+        # included (diversity_key): at its default the factor dumps as if it did not exist, so
+        # those keys stay where they were before the field was added.
+        data: dict[str, Any] = handler(self)
+        if self.batch_price_factor == DEFAULT_BATCH_PRICE_FACTOR:
+            data.pop("batch_price_factor", None)
+        return data
 
     def reply_dict(self) -> dict[str, Any]:
         """The settings that decide what the model replies: for cache keys. Where it is served,
@@ -387,6 +407,27 @@ class RuntimeConfig(_Stage):
         "LLMSYNTH_STATE_DB overrides it; null: a SQLite file next to the artifacts "
         "(request-cache.sqlite), one per machine.",
     )
+    batch: bool = Field(
+        default=False,
+        description="Send generation requests through the endpoint's Batch API (/v1/files, "
+        "/v1/batches) at llm.batch_price_factor of the price: each round of a label chunk is "
+        "one batch, answered within 24 h; every label chunk waits at once. Endpoints without "
+        "one (the embedded llama.cpp server, vLLM, Ollama) are refused.",
+    )
+    batch_min_requests: int = Field(
+        default=50,
+        ge=1,
+        description="A round with fewer requests still unanswered than this goes live "
+        "instead of waiting for a batch (runtime.batch only).",
+    )
+    batch_poll_s: float = Field(
+        default=30.0, gt=0, description="First wait before polling a batch's status again."
+    )
+    batch_poll_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest wait between polls; waits double from batch_poll_s up to this.",
+    )
     training_deployment: str | None = Field(
         default=None,
         pattern=r"^[^/]+/[^/]+$",
@@ -394,6 +435,15 @@ class RuntimeConfig(_Stage):
         "('<flow>/<deployment>', e.g. 'train/train'); its workers must reach the same artifact "
         "store. Null trains in the pipeline's own process.",
     )
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> RuntimeConfig:
+        if self.batch_poll_max_s < self.batch_poll_s:
+            raise ValueError(
+                f"runtime.batch_poll_max_s={self.batch_poll_max_s:g} is below "
+                f"runtime.batch_poll_s={self.batch_poll_s:g}; raise batch_poll_max_s"
+            )
+        return self
 
 
 class ExperimentConfig(_Stage):

@@ -16,7 +16,7 @@ from typing import Literal
 
 from llmsynth_core.config import ExperimentConfig, GenerationConfig, LLMConfig, Mode
 from llmsynth_core.lengths import effective_max_tokens
-from llmsynth_core.llm_types import LLMRequest
+from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.prompts import Example, PromptContext, Turn, last_user_message, plan_request
 from llmsynth_core.taskspec import TaskSpec
 
@@ -39,6 +39,18 @@ def request_cost(prompt_tokens: int, completion_tokens: int, llm: LLMConfig) -> 
     return (
         prompt_tokens * llm.input_price_per_mtok + completion_tokens * llm.output_price_per_mtok
     ) / 1_000_000
+
+
+def reply_cost(response: LLMResponse, llm: LLMConfig) -> float:
+    """USD paid for a reply: list price, or the batch price when a Batch API answered it."""
+    cost = request_cost(response.prompt_tokens, response.completion_tokens, llm)
+    return cost * llm.batch_price_factor if response.batch else cost
+
+
+def request_estimate(request: LLMRequest, llm: LLMConfig, batch: bool = False) -> float:
+    """Worst-case USD of a request (its prompt, a reply of max_tokens), as budgets book it."""
+    cost = request_cost(request_tokens(request), request.max_tokens, llm)
+    return cost * llm.batch_price_factor if batch else cost
 
 
 def approx_tokens(text: str) -> int:
@@ -88,6 +100,10 @@ class Estimate:
     @property
     def usd(self) -> float:
         return sum(line.usd for line in self.lines)
+
+    def batch_usd(self, llm: LLMConfig) -> float:
+        """The same requests through a Batch API (runtime.batch)."""
+        return self.usd * llm.batch_price_factor
 
 
 def requests_per_label(generation: GenerationConfig, attempts: float = EXPECTED_ATTEMPTS) -> int:

@@ -1,17 +1,18 @@
 """Generating one label's synthetic examples until its quota is met.
 
-Requests are issued in rounds by index; rows are judged in index order, so the accepted set is
-the same on every run whatever order replies arrive in (and, with a request cache, on reruns).
+Requests are issued in waves by index, each asking for the label's shortfall; rows are judged
+in index order, so the accepted set is the same on every run whatever order replies arrive in
+(and, with a request cache, on reruns), and whether they were sent live or in batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from llmsynth_core.costs import request_cost
+from llmsynth_core.costs import reply_cost
 from llmsynth_core.gates import QualityGates
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.prompts import (
@@ -23,11 +24,14 @@ from llmsynth_core.prompts import (
 )
 
 Call = Callable[[LLMRequest], Awaitable[LLMResponse]]
+# Answers a step's requests together (a Batch API), replies in the order of the requests.
+CallMany = Callable[[Sequence[LLMRequest]], Awaitable[Sequence[LLMResponse]]]
 Progress = Callable[[int, int], None]
 
 
-class _Judge:
-    """Judges replies strictly in index order, as soon as every earlier reply is in.
+class LabelRun:
+    """One label's requests, replies and verdicts; judges replies strictly in index order, as
+    soon as every earlier reply is in.
 
     Judging while later replies are still in flight overlaps the gates' CPU work with network
     waits; the order, and so the accepted set, is exactly that of judging after the round.
@@ -41,10 +45,31 @@ class _Judge:
         self.gates = QualityGates(
             ctx.generation, {example.id: example.text for example in ctx.examples}
         )
+        self.chained = ctx.mode == "zero_shot" and ctx.llm.prompt_style == "chat"
+        self.conversation_length = ctx.generation.conversation_length if self.chained else 1
         self.replies: dict[int, tuple[PlannedRequest, LLMResponse]] = {}
         self.rows: list[dict[str, Any]] = []
         self.accepted = 0
         self.next_index = 0
+
+    def plan(self, index: int) -> PlannedRequest:
+        """Request `index`; a zero-shot chat turn needs its conversation's earlier replies."""
+        history = _history(self.replies, index, self.conversation_length) if self.chained else []
+        return plan_request(self.ctx, index, history)
+
+    def chains(self, wave: range) -> list[list[int]]:
+        """The wave's requests by conversation, each in turn order (one each when unchained)."""
+        chains: dict[int, list[int]] = {}
+        for index in wave:
+            chains.setdefault(index // self.conversation_length, []).append(index)
+        return list(chains.values())
+
+    def steps(self, wave: range) -> list[list[int]]:
+        """The wave as rounds whose requests are all known up front: turn k of every
+        conversation, after turn k-1 of each has its reply; independent requests in one."""
+        chains = self.chains(wave)
+        depth = max((len(chain) for chain in chains), default=0)
+        return [[chain[k] for chain in chains if k < len(chain)] for k in range(depth)]
 
     def add(self, index: int, planned: PlannedRequest, response: LLMResponse) -> None:
         self.replies[index] = (planned, response)
@@ -61,8 +86,36 @@ class _Judge:
         if reason is None:
             self.accepted += 1
             self.gates.accept(verdict.text)
-        cost = request_cost(response.prompt_tokens, response.completion_tokens, self.ctx.llm)
+        cost = reply_cost(response, self.ctx.llm)
         self.rows.append(_row(planned, response, verdict.text, reason, self.endpoint_kind, cost))
+
+
+# Sends one wave (a range of request indices) and adds every reply to the run.
+Sender = Callable[[LabelRun, range], Awaitable[None]]
+
+
+async def generate_label_in_waves(
+    ctx: PromptContext,
+    send: Sender,
+    endpoint_kind: str,
+    on_progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """All attempted rows for one (task, mode, label); exactly `per_label` accepted if possible.
+
+    Each wave asks for the label's shortfall, until the quota or the attempt bound
+    (per_label * max_attempts_factor) is reached. Which indices a wave holds depends only on
+    the verdicts of earlier waves, so any sender (live or batch) that gets the same replies
+    makes the same requests and accepts the same rows.
+    """
+    target = ctx.generation.per_label
+    budget = math.ceil(target * ctx.generation.max_attempts_factor)
+    run = LabelRun(ctx, endpoint_kind, on_progress)
+    next_index = 0
+    while run.accepted < target and next_index < budget:
+        wave = range(next_index, min(budget, next_index + target - run.accepted))
+        next_index = wave.stop
+        await send(run, wave)
+    return run.rows
 
 
 async def generate_label(
@@ -72,54 +125,56 @@ async def generate_label(
     endpoint_kind: str,
     on_progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """All attempted rows for one (task, mode, label); exactly `per_label` accepted if possible."""
-    target = ctx.generation.per_label
-    budget = math.ceil(target * ctx.generation.max_attempts_factor)
-    judge = _Judge(ctx, endpoint_kind, on_progress)
-    next_index = 0
-    limit = asyncio.Semaphore(concurrency)
-    while judge.accepted < target and next_index < budget:
-        batch = range(next_index, min(budget, next_index + target - judge.accepted))
-        next_index = batch.stop
-        await _run_round(ctx, call, limit, batch, judge)
-    return judge.rows
-
-
-async def _run_round(
-    ctx: PromptContext,
-    call: Call,
-    limit: asyncio.Semaphore,
-    batch: range,
-    judge: _Judge,
-) -> None:
-    """Send a round: independent requests in parallel, each conversation's turns in order."""
-    chained = ctx.mode == "zero_shot" and ctx.llm.prompt_style == "chat"
-    length = ctx.generation.conversation_length if chained else 1
-    chains: dict[int, list[int]] = {}
-    for index in batch:
-        chains.setdefault(index // length, []).append(index)
-
-    async def run_chain(indices: list[int]) -> None:
-        # The limit holds a whole conversation, not one request: its turns go out back to back,
-        # so a server that caches the last prompt (llama.cpp) evaluates only each new turn.
-        # Requesting turn by turn interleaved the conversations, and every turn re-read the
-        # whole history (turn 6 of a 64-token chat cost 4-6 s instead of under 1 s). As many
-        # requests are in flight as before: a conversation has one at a time.
-        async with limit:
-            for index in indices:
-                history = _history(judge.replies, index, length) if chained else []
-                planned = plan_request(ctx, index, history)
-                response = await call(planned.request)
-                judge.add(index, planned, response)
-
-    # Let every chain finish its request in flight before raising, so no reply already paid
-    # for is dropped (a budget stop or a failed request in one chain ends the others cleanly).
-    outcomes = await asyncio.gather(
-        *(run_chain(indices) for indices in chains.values()), return_exceptions=True
+    """`generate_label_in_waves` with requests sent live, `concurrency` at a time."""
+    return await generate_label_in_waves(
+        ctx, live_sender(call, concurrency), endpoint_kind, on_progress
     )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+
+
+def live_sender(call: Call, concurrency: int) -> Sender:
+    """Sends a wave request by request: independent requests in parallel, each conversation's
+    turns in order."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def send(run: LabelRun, wave: range) -> None:
+        async def run_chain(indices: list[int]) -> None:
+            # The limit holds a whole conversation, not one request: its turns go out back to
+            # back, so a server that caches the last prompt (llama.cpp) evaluates only each new
+            # turn. Requesting turn by turn interleaved the conversations, and every turn
+            # re-read the whole history (turn 6 of a 64-token chat cost 4-6 s instead of under
+            # 1 s). As many requests are in flight as before: a conversation has one at a time.
+            async with limit:
+                for index in indices:
+                    planned = run.plan(index)
+                    run.add(index, planned, await call(planned.request))
+
+        # Let every chain finish its request in flight before raising, so no reply already
+        # paid for is dropped (a budget stop or a failed request in one chain ends the others
+        # cleanly).
+        outcomes = await asyncio.gather(
+            *(run_chain(indices) for indices in run.chains(wave)), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    return send
+
+
+def batch_sender(call_many: CallMany) -> Sender:
+    """Sends a wave step by step, each step's requests together (one batch per step): all
+    of a wave's independent requests at once, a conversation's turns one step each."""
+
+    async def send(run: LabelRun, wave: range) -> None:
+        for step in run.steps(wave):
+            planned = [run.plan(index) for index in step]
+            replies = await call_many([p.request for p in planned])
+            if len(replies) != len(planned):
+                raise RuntimeError(f"{len(planned)} requests got {len(replies)} replies")
+            for index, one, reply in zip(step, planned, replies, strict=True):
+                run.add(index, one, reply)
+
+    return send
 
 
 def _history(

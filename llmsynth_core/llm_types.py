@@ -78,3 +78,5 @@ class LLMResponse(BaseModel):
     completion_tokens: int = 0
     latency_s: float = 0.0
     model: str = ""
+    # Answered through a Batch API, and so billed at llm.batch_price_factor of the list price.
+    batch: bool = False

@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.config import ExperimentConfig, Mode
-from llmsynth_core.generation import generate_label
+from llmsynth_core.generation import batch_sender, generate_label_in_waves, live_sender
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.manifests import generation_manifest
 from llmsynth_core.parsing import GATES_VERSION
@@ -17,12 +17,16 @@ from llmsynth_core.prompts import COMPLETION_LAYOUT_VERSION, Example, PromptCont
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
+from tasks.batch_client import BatchClient
+from tasks.batch_requester import BatchProgress, BatchRequester
+from tasks.batch_store import BatchStore
 from tasks.budget import BudgetLedger, charge_reuse, run_ledger
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
 from tasks.snapshot import DataSnapshot
 from tasks.splits import read_snapshot
+from tasks.state_db import state_db_url, state_engine
 
 
 def generation_key(
@@ -93,7 +97,8 @@ async def generate_label_task(
     ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
     reporter.add(progress_id, per_label)
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
-    frame = pd.DataFrame(await _generate(ctx, config, store, base_url, ledger, progress))
+    rows = await _generate(ctx, config, store, base_url, ledger, progress, key)
+    frame = pd.DataFrame(rows)
     await progress.finish(int(frame["accepted"].sum()), per_label)
     manifest = generation_manifest(spec, config, mode, label, frame)
     return await asyncio.to_thread(store.write, "generations", key, frame, "generations", manifest)
@@ -113,23 +118,40 @@ async def _generate(
     base_url: str,
     ledger: BudgetLedger,
     progress: ProgressArtifact,
+    chunk_key: str,
 ) -> list[dict[str, object]]:
-    async with open_requester(config, local_state_dir(store.root), base_url, ledger) as requester:
+    state_dir = local_state_dir(store.root)
+    async with open_requester(config, state_dir, base_url, ledger) as requester:
+        batches: BatchRequester | None = None
+        if config.runtime.batch:
+            key = f"batches-{ctx.spec.id}-{ctx.mode}-{ctx.label}"
+            batches = BatchRequester(
+                requester,
+                BatchClient(requester.client),
+                BatchStore(state_engine(state_db_url(config.runtime.state_db, state_dir))),
+                ledger,
+                config.llm,
+                config.runtime,
+                chunk_key,
+                BatchProgress(key, progress.name),
+            )
 
         def on_progress(accepted: int, target: int) -> None:
             stats = requester.stats
-            reporter.update(
-                progress.name,
-                accepted,
+            detail = (
                 f"{stats.sent} sent ({stats.requests_per_s:.1f}/s), {stats.cached} cached, "
-                f"{stats.tokens:,} tok, ${stats.cost_usd:.4f}",
+                f"{stats.tokens:,} tok, ${stats.cost_usd:.4f}"
             )
+            if batches is not None:
+                detail = f"{batches.summary()}; {detail}"
+            reporter.update(progress.name, accepted, detail)
             progress.update(accepted, target)
 
-        return await generate_label(
-            ctx,
-            requester,
-            concurrency=config.runtime.concurrency,
-            endpoint_kind="embedded" if config.llm.is_embedded else "openai-compatible",
-            on_progress=on_progress,
-        )
+        kind = "embedded" if config.llm.is_embedded else "openai-compatible"
+        if batches is None:
+            send = live_sender(requester, config.runtime.concurrency)
+            return await generate_label_in_waves(ctx, send, kind, on_progress)
+        try:
+            return await generate_label_in_waves(ctx, batch_sender(batches), kind, on_progress)
+        finally:
+            await batches.aclose()

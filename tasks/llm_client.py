@@ -103,6 +103,25 @@ def _body(request: LLMRequest) -> dict[str, object]:
     return body
 
 
+def request_body(request: LLMRequest) -> dict[str, object]:
+    """The JSON body the endpoint gets for a request (also a Batch API input line's body)."""
+    return _body(request)
+
+
+def response_from_body(body: object, request: LLMRequest, batch: bool = False) -> LLMResponse:
+    """A reply from a completion's JSON body (a Batch API output line); ValueError if unusable."""
+    kind = ChatCompletion if request.style == "chat" else Completion
+    try:
+        result = kind.model_validate(body)
+        if request.style == "chat":
+            response = _response_from_chat(result, request, 0.0)
+        else:
+            response = _response_from_completion(result, request, 0.0)
+    except (ValueError, _MalformedReply) as exc:
+        raise ValueError(f"unusable completion body ({exc})") from None
+    return response.model_copy(update={"batch": batch})
+
+
 def _response_from_chat(result: object, request: LLMRequest, latency_s: float) -> LLMResponse:
     def text(choice: Any) -> str:
         return choice.message.content or choice.message.refusal or ""
@@ -217,6 +236,16 @@ class LLMClient:
     async def list_models(self) -> list[str]:
         """Model ids the endpoint serves (GET /models)."""
         return await self._with_retries("listing models", None, self._models)
+
+    @property
+    def sdk(self) -> openai.AsyncOpenAI:
+        """The underlying SDK client (its own retries off), for calls wrapped in `retrying`."""
+        return self._client
+
+    async def retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """`call` under this client's retry policy: transport failures retried with backoff,
+        anything else a `GenerationError` that says what to fix."""
+        return await self._with_retries(what, None, call)
 
     # Both post the body we build through the SDK's documented low-level `post`: the same client,
     # transport, timeouts and error types as `chat.completions.create`, without `create`

@@ -64,7 +64,8 @@ class Reporter:
             if self._progress is not None and name not in self._ids:
                 self._ids[name] = self._progress.add_task(name, total=total, detail="")
 
-    def update(self, name: str, completed: int, detail: str | None = None) -> None:
+    def update(self, name: str, completed: int | None, detail: str | None = None) -> None:
+        """Move a bar to `completed` (None: leave it) and set its detail text (None: keep it)."""
         with self._lock:
             if self._progress is not None and name in self._ids:
                 task_id = self._ids[name]
@@ -88,7 +89,7 @@ class ProgressArtifact:
         self.name = name
         self._id: UUID | None = None
         self._last = 0.0
-        self._pending: float | None = None
+        self._pending: tuple[float, str | None] | None = None
         self._sender: asyncio.Task[None] | None = None
         if prefect.runtime.flow_run.id:
             # Artifact keys allow lowercase letters, digits and dashes only.
@@ -96,7 +97,9 @@ class ProgressArtifact:
             created = create_progress_artifact(0.0, key=key, description=name, _sync=True)  # type: ignore[call-arg]
             self._id = created if isinstance(created, UUID) else None
 
-    def update(self, done: int, total: int, final: bool = False) -> None:
+    def update(
+        self, done: int, total: int, final: bool = False, description: str | None = None
+    ) -> None:
         # Each update is an API call: at most one per interval, and always the final one.
         now = time.monotonic()
         due = final or done >= total or now - self._last >= _ARTIFACT_INTERVAL_S
@@ -107,12 +110,12 @@ class ProgressArtifact:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            _send(self._id, percent)
+            _send(self._id, percent, description)
             return
         # On an event loop a blocking API call would stall every request in flight: one sender
         # task sends from a worker thread, one value at a time, so the server gets them in order
         # (the latest value replaces one still waiting).
-        self._pending = percent
+        self._pending = (percent, description)
         if self._sender is None or self._sender.done():
             self._sender = loop.create_task(self._drain(self._id))
 
@@ -124,12 +127,12 @@ class ProgressArtifact:
 
     async def _drain(self, artifact_id: UUID) -> None:
         while self._pending is not None:
-            percent, self._pending = self._pending, None
+            (percent, description), self._pending = self._pending, None
             try:
-                await asyncio.to_thread(_send, artifact_id, percent)
+                await asyncio.to_thread(_send, artifact_id, percent, description)
             except Exception as exc:  # progress display must never fail the generation
                 _log.warning("progress artifact %s not updated: %s", self.name, exc)
 
 
-def _send(artifact_id: UUID, percent: float) -> None:
-    update_progress_artifact(artifact_id, percent, _sync=True)  # type: ignore[call-arg]
+def _send(artifact_id: UUID, percent: float, description: str | None = None) -> None:
+    update_progress_artifact(artifact_id, percent, description, _sync=True)  # type: ignore[call-arg]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmsynth_core.config import ExperimentConfig, LLMConfig
-from llmsynth_core.costs import request_cost, request_tokens
+from llmsynth_core.costs import reply_cost, request_cost, request_tokens
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from tasks.budget import BudgetLedger
 from tasks.llm_client import LLMClient
@@ -48,7 +48,7 @@ class Requester:
         limiter: RateLimiter,
         llm: LLMConfig,
     ) -> None:
-        self._client = client
+        self.client = client
         self._cache = cache
         self._ledger = ledger
         self._limiter = limiter
@@ -56,34 +56,43 @@ class Requester:
         self.stats = CallStats()
 
     async def __call__(self, request: LLMRequest) -> LLMResponse:
-        request_hash = request.request_hash()
-        hit = self._cache.get(request_hash)
+        hit = self.cached(request)
         if hit is not None:
-            self._ledger.charge(request_hash, self._cost(hit))
-            self.stats.cached += 1
             return hit
+        request_hash = request.request_hash()
         prompt_tokens = request_tokens(request)
         reserved_tokens = prompt_tokens + request.max_tokens
         estimate = request_cost(prompt_tokens, request.max_tokens, self._llm)
         reservation = self._ledger.reserve(estimate)
         try:
             await self._limiter.acquire(reserved_tokens)
-            response = await self._client.complete(request)
+            response = await self.client.complete(request)
         except BaseException:
             self._ledger.settle(reservation, request_hash, None)
             raise
-        self._cache.put(request_hash, response)
-        cost = self._cost(response)
+        cost = self.keep(request, response)
         self._ledger.settle(reservation, request_hash, cost)
         used = response.prompt_tokens + response.completion_tokens
         self._limiter.settle(reserved_tokens, used)
-        self.stats.sent += 1
-        self.stats.tokens += used
-        self.stats.cost_usd += cost
         return response
 
-    def _cost(self, response: LLMResponse) -> float:
-        return request_cost(response.prompt_tokens, response.completion_tokens, self._llm)
+    def cached(self, request: LLMRequest) -> LLMResponse | None:
+        """The reply already bought for this request, charged to the ledger at the price paid
+        for it (live or batch), or None."""
+        hit = self._cache.get(request.request_hash())
+        if hit is not None:
+            self._ledger.charge(request.request_hash(), reply_cost(hit, self._llm))
+            self.stats.cached += 1
+        return hit
+
+    def keep(self, request: LLMRequest, response: LLMResponse) -> float:
+        """Cache a reply just bought (live or from a batch) and count it; returns its cost."""
+        self._cache.put(request.request_hash(), response)
+        cost = reply_cost(response, self._llm)
+        self.stats.sent += 1
+        self.stats.tokens += response.prompt_tokens + response.completion_tokens
+        self.stats.cost_usd += cost
+        return cost
 
 
 @asynccontextmanager

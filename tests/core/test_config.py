@@ -211,6 +211,33 @@ def test_no_real_curve_dumps_as_before_the_field_existed() -> None:
     assert TrainingConfig(real_curve=[2]).model_dump()["real_curve"] == [2]
 
 
+def test_batch_settings_and_the_batch_price_move_no_hash(quick_raw: dict[str, Any]) -> None:
+    base = parse_experiment(quick_raw, "quick")
+    changed_raw = copy.deepcopy(quick_raw)
+    changed_raw["runtime"] = {"batch": True, "batch_min_requests": 7, "batch_poll_s": 1.0}
+    changed_raw.setdefault("llm", {})["batch_price_factor"] = 0.4
+    changed = parse_experiment(changed_raw, "quick")
+    assert changed.semantic_hash() == base.semantic_hash()
+    assert changed.llm.reply_dict() == base.llm.reply_dict()
+    assert changed.llm.prices()["batch_price_factor"] == 0.4
+    # At its default the factor dumps as if it did not exist: keys that hash a whole llm
+    # block (an annotator_llm inside AnalysisConfig) stay where they were.
+    assert "batch_price_factor" not in base.llm.model_dump()
+    assert changed.llm.model_dump()["batch_price_factor"] == 0.4
+
+
+def test_batch_polls_may_not_shrink_and_the_error_says_how() -> None:
+    with pytest.raises(ConfigError, match="raise batch_poll_max_s"):
+        parse_experiment(
+            {
+                "name": "t",
+                "tasks": ["ag_news"],
+                "runtime": {"batch_poll_s": 60, "batch_poll_max_s": 10},
+            },
+            "x",
+        )
+
+
 def test_configs_are_frozen() -> None:
     config = load_experiment(preset_path("quick"))
     with pytest.raises(ValidationError):

@@ -49,6 +49,7 @@ def test_generation_manifest_sums_cost_and_tokens_and_counts_drops() -> None:
     assert (manifest["accepted"], manifest["requested"]) == (2, 4)
     assert manifest["drops"] == {"empty": 1, "duplicate": 1}
     assert manifest["prices_per_mtok"] == {
+        "batch_price_factor": 0.5,
         "input_price_per_mtok": 1.0,
         "output_price_per_mtok": 2.0,
     }

@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from tests.fakes.batch_api import FakeBatchAPI
 
 FaultKind = Literal["status", "delay", "reset", "malformed", "empty", "refusal"]
 
@@ -171,11 +174,14 @@ class FakeOpenAIServer:
         known_models_only: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        batch_api: FakeBatchAPI | None = None,
     ) -> None:
         self.responder = responder
         # Loopback and an ephemeral port by default; a test host's address to serve a network.
         self.host = host
         self.bind_port = port
+        # /v1/files and /v1/batches; without it they answer 404, as llama.cpp, vLLM and Ollama.
+        self.batch_api = batch_api
         self.models: list[str] = list(models)
         self.latency_s = latency_s
         # When set, requests must carry `Authorization: Bearer <api_key>` or get a 401.
@@ -301,6 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.headers.get("Content-Type", "").startswith("multipart/"):
+            self._handle(body={}, raw=raw)  # a file upload
+            return
         try:
             body = json.loads(raw) if raw else {}
         except json.JSONDecodeError:
@@ -321,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake._record(RecordedRequest(self._path(), {}, self._headers()))
         self._send_json(code, _error_body(code, message))
 
-    def _handle(self, body: dict[str, Any]) -> None:
+    def _handle(self, body: dict[str, Any], raw: bytes = b"") -> None:
         path = self._path()
         headers = self._headers()
         fault = self.fake._record(RecordedRequest(path, body, headers))
@@ -330,6 +339,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and self._act_out(fault):
                 return
             if not self._authorized(headers):
+                return
+            if self.fake.batch_api is not None and path.startswith(("/v1/files", "/v1/batches")):
+                self._batch_call(body, raw, headers.get("content-type", ""))
                 return
             self._route(path, body, fault)
         except (BrokenPipeError, ConnectionResetError):
@@ -361,6 +373,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._complete("completion", body, fault)
         else:
             self._send_json(404, _error_body(404, f"unknown endpoint {method} {path}"))
+
+    def _batch_call(self, body: dict[str, Any], raw: bytes, content_type: str) -> None:
+        assert self.fake.batch_api is not None
+
+        def complete(kind: str, line_body: dict[str, Any]) -> dict[str, Any]:
+            model = str(line_body.get("model") or "")
+            return _completion_payload(kind, model, line_body, self.fake.responder(kind, line_body))
+
+        code, payload = self.fake.batch_api.handle(
+            self.command, self.path, body, raw, content_type, complete
+        )
+        if isinstance(payload, bytes):
+            self._send_raw(code, payload)
+        else:
+            self._send_json(code, payload)
 
     def _act_out(self, fault: Fault) -> bool:
         """Perform a fault; True when the request is fully handled by it."""

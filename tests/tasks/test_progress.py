@@ -18,7 +18,7 @@ def _artifact(
     """An artifact whose API calls are recorded; the first one takes `first_send_s`."""
     arrived: list[float] = []
 
-    def send(artifact_id: UUID, percent: float) -> None:
+    def send(artifact_id: UUID, percent: float, description: str | None = None) -> None:
         if not arrived:
             time.sleep(first_send_s)
         arrived.append(percent)
