@@ -12,9 +12,11 @@ import pytest
 from llmsynth_core.config import LLMConfig
 from llmsynth_core.costs import request_cost
 from llmsynth_core.errors import BudgetExceeded, GenerationError
+from tasks.artifacts import local_state_dir
 from tasks.batch_client import NoBatchAPI, require_batch_api
-from tasks.batch_store import local_batch_store
+from tasks.batch_store import BatchStore
 from tasks.budget import run_ledger
+from tasks.state_db import state_db_url, state_engine
 from tests.fakes.batch_api import BatchPlan, FakeBatchAPI
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.tasks.batch_support import (
@@ -26,6 +28,11 @@ from tests.tasks.batch_support import (
     run_chunk,
     varied_responder,
 )
+
+
+def _run_batch_store(store_root: Path) -> BatchStore:
+    """The batch store a run on this store root wrote: tables in its state database."""
+    return BatchStore(state_engine(state_db_url(None, local_state_dir(str(store_root)))))
 
 
 def _server(api: FakeBatchAPI | None = None) -> FakeOpenAIServer:
@@ -109,7 +116,7 @@ def test_expired_failed_and_partly_failed_requests_are_resubmitted_never_answere
     assert all(api.submitted()[cid] == 1 for cid in first["answered"])
     assert int(frame["accepted"].sum()) == 40
     assert len(frame) == len(api.answered())
-    store = local_batch_store(tmp_path / "store")
+    store = _run_batch_store(tmp_path / "store")
     outcomes = [intent.outcome for intent in store.intents()]
     store.close()
     assert outcomes[:4] == ["expired", "failed", "completed", "completed"]
@@ -137,7 +144,8 @@ def test_batch_replies_are_charged_at_the_batch_price_in_rows_manifest_and_budge
     api = FakeBatchAPI(default=BatchPlan(polls=1))
     store_root = tmp_path / "store"
     with _server(api) as server:
-        cfg = config(server.base_url, "few_shot", 30, min_requests=10)
+        # A cap, so that the ledger books every charge in the state database.
+        cfg = config(server.base_url, "few_shot", 30, min_requests=10, max_cost_usd=1000.0)
         frame = run_chunk(cfg, sample_dir, store_root)
         assert server.count(CHAT) > 0
     batched = set(api.answered())
@@ -153,7 +161,8 @@ def test_batch_replies_are_charged_at_the_batch_price_in_rows_manifest_and_budge
     manifest = json.loads(manifests[0].read_text())
     assert manifest["cost_usd"] == pytest.approx(total)
     assert manifest["prices_per_mtok"]["batch_price_factor"] == 0.5
-    assert run_ledger(str(store_root), None).spent_usd == pytest.approx(total)
+    ledger = run_ledger(str(store_root), cfg.runtime, "generations", "any")
+    assert ledger.spent_usd == pytest.approx(total)
 
 
 def test_a_batch_is_booked_on_the_budget_before_anything_is_submitted(
@@ -166,7 +175,7 @@ def test_a_batch_is_booked_on_the_budget_before_anything_is_submitted(
             run_chunk(cfg, sample_dir, tmp_path / "store")
         assert server.count(CHAT) == 0
     assert api.batches() == [] and api.uploads() == 0
-    store = local_batch_store(tmp_path / "store")
+    store = _run_batch_store(tmp_path / "store")
     assert store.intents() == []
     store.close()
 
