@@ -11,13 +11,7 @@ import pytest
 
 from llmsynth_core.data import load_split
 from llmsynth_core.errors import DataError
-from llmsynth_core.registry import load_registry
 from llmsynth_core.taskspec import DataSpec, TaskSpec
-
-
-@pytest.fixture(scope="module")
-def ag_news() -> TaskSpec:
-    return load_registry()["ag_news"]
 
 
 def _spec(base: TaskSpec, train: str, **data: Any) -> TaskSpec:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,23 +13,11 @@ from llmsynth_core.config import GenerationConfig, LLMConfig
 from llmsynth_core.generation import generate_label
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from llmsynth_core.prompts import Example, PromptContext, plan_request
-from llmsynth_core.registry import load_registry
 from llmsynth_core.taskspec import TaskSpec
-from tests.core.pools import ag_news_pool
 
 Script = Callable[[int], str]
 REFUSAL = "I'm sorry, but I can't help with that."
 DUPLICATE = "This is the same text every time."
-
-
-@pytest.fixture(scope="module")
-def ag_news() -> TaskSpec:
-    return load_registry()["ag_news"]
-
-
-@pytest.fixture(scope="module")
-def world_pool(sample_dir: Path) -> list[Example]:
-    return ag_news_pool(sample_dir, "World", 30)
 
 
 def _ctx(

@@ -25,11 +25,6 @@ MARKED = {
 
 
 @pytest.fixture(scope="module")
-def ag_news() -> TaskSpec:
-    return load_registry()["ag_news"]
-
-
-@pytest.fixture(scope="module")
 def marked(ag_news: TaskSpec) -> TaskSpec:
     chat = ag_news.prompts.chat.model_copy(update=MARKED)
     return ag_news.model_copy(update={"prompts": ag_news.prompts.model_copy(update={"chat": chat})})

@@ -9,16 +9,10 @@ import pytest
 
 from llmsynth_core.config import EvaluationConfig
 from llmsynth_core.data import validate_split
-from llmsynth_core.registry import load_registry
 from llmsynth_core.sampling import stratified_subsample
 from llmsynth_core.schemas import SNAPSHOT
 from llmsynth_core.snapshot import row_ids, snapshot_key, snapshot_rows
 from llmsynth_core.taskspec import TaskSpec
-
-
-@pytest.fixture(scope="module")
-def ag_news() -> TaskSpec:
-    return load_registry()["ag_news"]
 
 
 def _rows(**extra: list[object]) -> pd.DataFrame:
