@@ -14,7 +14,8 @@ TORCH_SPEC ?= torch==2.13.0
 LLAMA_SPEC ?= llama-cpp-python[server]==0.3.36
 LLAMA_BUILD ?= auto
 LLAMA_WHEELS ?= $(HOME)/.cache/llmsynth/llama-wheels
-LLMSYNTH_DATA_DIR ?= ../shared/datasets
+# Absolute, so that deployment workers running elsewhere find it too.
+LLMSYNTH_DATA_DIR ?= $(abspath ../shared/datasets)
 PRESET ?= quick
 PYTEST_ARGS ?=
 # The fast tier: no real data, real encoder, Prefect flow or stack. tests/flows and tests/slow

@@ -50,7 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _datasets_dir() -> Path:
     configured = os.environ.get("LLMSYNTH_DATA_DIR")
-    return Path(configured) if configured else REPO.parent / "shared" / "datasets"
+    # Absolute: worker processes run the deployments from other working directories.
+    return Path(configured).resolve() if configured else REPO.parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
