@@ -90,6 +90,7 @@ class ProgressArtifact:
         self._id: UUID | None = None
         self._last = 0.0
         self._pending: tuple[float, str | None] | None = None
+        self._description: str | None = None
         self._sender: asyncio.Task[None] | None = None
         if prefect.runtime.flow_run.id:
             # Artifact keys allow lowercase letters, digits and dashes only.
@@ -103,9 +104,13 @@ class ProgressArtifact:
         # Each update is an API call: at most one per interval, and always the final one.
         now = time.monotonic()
         due = final or done >= total or now - self._last >= _ARTIFACT_INTERVAL_S
+        # An update without a description keeps the last one: the final value must not send
+        # a stale or empty description in place of one still waiting to be sent.
+        self._description = description if description is not None else self._description
         if self._id is None or not due:
             return
         self._last = now
+        description = self._description
         percent = 100.0 * min(done, total) / max(total, 1)
         try:
             loop = asyncio.get_running_loop()

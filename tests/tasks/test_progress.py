@@ -11,17 +11,21 @@ import pytest
 from tasks import progress
 from tasks.progress import ProgressArtifact
 
+described: list[str | None] = []
+
 
 def _artifact(
     monkeypatch: pytest.MonkeyPatch, first_send_s: float
 ) -> tuple[ProgressArtifact, list[float]]:
     """An artifact whose API calls are recorded; the first one takes `first_send_s`."""
+    described.clear()
     arrived: list[float] = []
 
     def send(artifact_id: UUID, percent: float, description: str | None = None) -> None:
         if not arrived:
             time.sleep(first_send_s)
         arrived.append(percent)
+        described.append(description)
 
     monkeypatch.setattr(progress, "_send", send)
     artifact = ProgressArtifact("generate-task-mode-label", "task mode label")
@@ -54,3 +58,19 @@ def test_finish_waits_for_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
         return list(arrived)  # what the server had when finish() returned
 
     assert asyncio.run(chunk()) == [100.0]
+
+
+def test_a_final_value_without_description_keeps_the_last_description(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    artifact, arrived = _artifact(monkeypatch, first_send_s=0.2)
+
+    async def chunk() -> None:
+        artifact.update(0, 4, description="batch validating")  # slow on its way
+        await asyncio.sleep(0.05)
+        artifact.update(4, 4, final=True, description="batch completed")  # waits behind it
+        await artifact.finish(4, 4)  # replaces the waiting value, with no description of its own
+
+    asyncio.run(chunk())
+    assert arrived[-1] == 100.0
+    assert described[-1] == "batch completed"
