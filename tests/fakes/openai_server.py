@@ -175,8 +175,12 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         batch_api: FakeBatchAPI | None = None,
+        request_log: str | None = None,
     ) -> None:
         self.responder = responder
+        # When set, each request's path and body are appended there as a JSON line as it
+        # arrives: how a test counts the requests of a fake that runs as its own process.
+        self.request_log = request_log
         # Loopback and an ephemeral port by default; a test host's address to serve a network.
         self.host = host
         self.bind_port = port
@@ -278,6 +282,10 @@ class FakeOpenAIServer:
     def _record(self, request: RecordedRequest) -> Fault | None:
         with self._lock:
             self._requests.append(request)
+            if self.request_log is not None:
+                line = json.dumps({"path": request.path, "body": request.body}, sort_keys=True)
+                with open(self.request_log, "a", encoding="utf-8") as log:
+                    log.write(line + "\n")
             return self._faults.popleft() if self._faults else None
 
     def _sleep(self, seconds: float) -> None:
@@ -486,8 +494,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
+    parser.add_argument("--request-log", help="append each request as a JSON line to this file")
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(latency_s=args.latency, host=args.host, port=args.port).start()
+    server = FakeOpenAIServer(
+        latency_s=args.latency, host=args.host, port=args.port, request_log=args.request_log
+    ).start()
     print(f"serving {server.base_url}", flush=True)
     threading.Event().wait()
 

@@ -71,6 +71,17 @@ class HostsStack:
         return f"http://{self.server.address}:{self.ports + 2}/v1"
 
     @property
+    def state_db(self) -> str:
+        """The request cache and budget every worker shares: the Prefect server's PostgreSQL
+        database, as the README suggests (trust auth on the test network: no password)."""
+        return self.postgres.url.replace("+asyncpg", "+psycopg")
+
+    @property
+    def request_log(self) -> Path:
+        """Every request the fake LLM received, a JSON line each (path and body)."""
+        return self.root / "llm-requests.jsonl"
+
+    @property
     def data_uri(self) -> str:
         return f"s3://{BUCKET}/data"
 
@@ -129,6 +140,7 @@ class HostsStack:
         """A worker host's: the installed venv first on PATH, no checkout, no data directory."""
         return {
             **self.host_env(host, f"{self.installed.bin}:/usr/bin:/bin"),
+            "LLMSYNTH_STATE_DB": self.state_db,
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
             # Workers poll more often than the default 15 s so the tests do not wait it out.
             "PREFECT_WORKER_QUERY_SECONDS": "2",
@@ -273,6 +285,12 @@ class HostsStack:
         run = self.api("POST", f"/deployments/{pipeline_id}/create_flow_run", json=body)
         return str(run["id"])
 
+    def retry(self, run_id: str) -> None:
+        """What the UI's Retry does to a crashed flow run: back to Scheduled, for any worker
+        of its pool to take."""
+        state = {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the test"}
+        self.api("POST", f"/flow_runs/{run_id}/set_state", json={"state": state, "force": True})
+
     def wait_final(self, run_id: str, timeout_s: float) -> str:
         """The run's final state type (or its state when the wait ran out)."""
         final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -290,10 +308,10 @@ def pipeline_parameters(
     llm_url: str, data_uri: str, output_uri: str, **update: Any
 ) -> dict[str, Any]:
     """The tiny experiment (tests/slow/conftest.py) on the store: data and output as s3://;
-    `generation={...}` and `runtime={...}` update those sections of its config."""
+    `llm={...}`, `generation={...}` and `runtime={...}` update those sections of its config."""
     parameters = tiny_pipeline(llm_url, Path("unused"), Path("unused"))
-    parameters["config"]["generation"].update(update.pop("generation", {}))
-    parameters["config"]["runtime"].update(update.pop("runtime", {}))
+    for section in ("llm", "generation", "runtime"):
+        parameters["config"][section].update(update.pop(section, {}))
     assert not update, f"unknown sections {sorted(update)}"
     return {**parameters, "data_dir": data_uri, "output_dir": output_uri}
 
@@ -321,6 +339,7 @@ def _start(stack: HostsStack, sample_dir: Path) -> None:
     stack.spawn("server", "s3", s3, stack.server_env())
     llm = [sys.executable, "-m", "tests.fakes.openai_server", "--host", server.address]
     llm += ["--port", str(stack.ports + 2), "--latency", str(LLM_LATENCY_S)]
+    llm += ["--request-log", str(stack.request_log)]
     stack.spawn("server", "llm", llm, stack.server_env())
     stack.start_prefect_server()
 

@@ -12,6 +12,7 @@ among them) are not processed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import site
 import subprocess
@@ -106,6 +107,11 @@ def installed_env(root: Path, wheel: Path) -> InstalledEnv:
 
 
 def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    # Without PYTHONPATH: a checkout on it (as a developer may have it) holds llmsynth's
+    # egg-info, and pip would take llmsynth as installed there and skip the wheel.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, env=env
+    )
     if done.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")

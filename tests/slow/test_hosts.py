@@ -1,10 +1,13 @@
 """llmsynth on hosts that share nothing but the network (tests/slow/hosts_stack.py): the pipeline
 through the deployments with data and artifacts on the S3 store, a GPU worker killed during
-training, and the Prefect server restarted during generation.
+training, the Prefect server restarted during generation, and the pipeline's own host killed
+during generation and the run resumed on the other host from the shared request cache.
 
 The tests share one stack and run in file order; each leaves it as it found it (every worker
-running). They need root (network namespaces) and Debian's iproute2 and postgresql: without
-them they skip with one line, and under LLMSYNTH_REQUIRE_STACK=1 they fail instead.
+running). Every worker shares one request cache (the state database on the server host), so a
+test that needs its requests actually sent uses its own `llm.seed`. They need root (network
+namespaces) and Debian's iproute2 and postgresql: without them they skip with one line, and
+under LLMSYNTH_REQUIRE_STACK=1 they fail instead.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import pandas as pd
 import psutil
 import pytest
 
+from tasks.request_cache import RequestCache
 from tests.slow.hosts_stack import (
     BUCKET,
     CRASH_AFTER_S,
+    HEARTBEAT_S,
     WORKER_HOSTS,
     HostsStack,
     hosts_stack,
@@ -48,6 +53,9 @@ ARTIFACT_KINDS = {
     "diversity",
 }
 RUN_FILES = {"results.md", "report.md", "report.html", "summary.json", "results.parquet"}
+CHAT = "/v1/chat/completions"
+# Replies the killed pipeline had cached before the kill.
+KILL_AT = 8
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +81,19 @@ def _parameters(stack: HostsStack, name: str, **update: Any) -> dict[str, Any]:
     return pipeline_parameters(stack.llm_url, stack.data_uri, stack.output_uri(name), **update)
 
 
+def _paced(stack: HostsStack, name: str, seed: int, per_minute: int) -> dict[str, Any]:
+    """Parameters whose generation lasts a while at any machine speed (8 rows a label at
+    `per_minute` requests a minute) and sends requests of its own: with an `llm.seed` no
+    other test uses, none is answered from the shared cache."""
+    return _parameters(
+        stack,
+        name,
+        llm={"seed": seed},
+        generation={"per_label": 8},
+        runtime={"requests_per_minute": per_minute},
+    )
+
+
 def _worker(run: dict[str, Any]) -> str:
     """The name of the worker that ran a flow run (`<pool>-<host>`, see hosts_stack)."""
     return str(run["labels"].get("prefect.worker.name", ""))
@@ -87,6 +108,25 @@ def _run_dir(stack: HostsStack, name: str) -> str:
 def _metrics_rows(stack: HostsStack, run_dir: str) -> pd.DataFrame:
     fs = _s3(stack)
     return pd.read_parquet(io.BytesIO(fs.cat_file(f"{run_dir}/runs.parquet")))
+
+
+def _chat_bodies(stack: HostsStack, since: int = 0) -> list[str]:
+    """The chat requests the fake LLM received, in arrival order, from the `since`-th on."""
+    if not stack.request_log.exists():
+        return []
+    entries = stack.request_log.read_text(encoding="utf-8").splitlines()[since:]
+    return [
+        json.dumps(entry["body"], sort_keys=True)
+        for entry in map(json.loads, entries)
+        if entry["path"] == CHAT
+    ]
+
+
+def _logged(stack: HostsStack) -> int:
+    """How many requests the fake LLM has logged so far."""
+    if not stack.request_log.exists():
+        return 0
+    return len(stack.request_log.read_text(encoding="utf-8").splitlines())
 
 
 def test_worker_hosts_run_the_installed_wheel_not_the_checkout(stack: HostsStack) -> None:
@@ -186,9 +226,7 @@ def test_the_run_completes_across_a_prefect_server_restart_during_generation(
 ) -> None:
     started = time.monotonic()
     # Paced by the rate limiter, generation lasts about 20 s whatever the machine's speed.
-    parameters = _parameters(
-        stack, "restart", generation={"per_label": 8}, runtime={"requests_per_minute": 90}
-    )
+    parameters = _paced(stack, "restart", seed=2, per_minute=90)
     run_id = stack.start_pipeline(parameters)
 
     def generating() -> bool:
@@ -212,3 +250,59 @@ def test_the_run_completes_across_a_prefect_server_restart_during_generation(
     assert any(end > down for end in ended), "generation went on while the server was down"
     assert len(_metrics_rows(stack, _run_dir(stack, "restart"))) == MODELS
     print(f"server restart: {time.monotonic() - started:.0f} s")
+
+
+def test_a_pipeline_killed_during_generation_resumes_on_the_other_host_from_the_shared_cache(
+    stack: HostsStack,
+) -> None:
+    started = time.monotonic()
+    parameters = _paced(stack, "gen-kill", seed=3, per_minute=60)
+    runtime = parameters["config"]["runtime"]
+    most_in_flight = runtime["concurrency"] * runtime["parallel_chunks"]
+    cache = RequestCache(stack.state_db)  # the database every worker host was given
+    first_cached, first_logged = len(cache), _logged(stack)
+    run_id = stack.start_pipeline(parameters)
+    assert poll(lambda: len(cache) - first_cached >= KILL_AT, timeout_s=400, every_s=0.2), (
+        stack.describe(run_id)
+    )
+    victim = stack.flow_run(run_id)
+    worker = _worker(victim)
+    host = worker.removeprefix("cpu-")
+    assert host in WORKER_HOSTS and victim["infrastructure_pid"], victim["labels"]
+    flow_process = int(victim["infrastructure_pid"])
+    stack.stop_process(worker, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(flow_process, signal.SIGKILL)  # if it left the worker's process group
+    assert poll(lambda: not psutil.pid_exists(flow_process), timeout_s=10)
+    time.sleep(1)  # a request already on the wire still reaches the fake's log
+    killed_at = time.monotonic()
+    before = _chat_bodies(stack, first_logged)
+    cached = len(cache) - first_cached
+    in_flight = len(before) - cached
+    assert 0 <= in_flight <= most_in_flight, (len(before), cached)
+    try:
+        # As a user would: wait until the run shows Crashed, then press Retry in the UI.
+        crash_wait = CRASH_AFTER_S + 2 * HEARTBEAT_S + 60
+        crashed = poll(
+            lambda: stack.flow_run(run_id)["state"]["type"] == "CRASHED", crash_wait, every_s=2
+        )
+        assert crashed, stack.flow_run(run_id)["state"]
+        stack.retry(run_id)
+        state = stack.wait_final(run_id, timeout_s=600)
+        assert state == "COMPLETED", stack.describe(run_id)
+        other = next(h for h in WORKER_HOSTS if h != host)
+        assert _worker(stack.flow_run(run_id)) == f"cpu-{other}", "rerun on the other host"
+        after = _chat_bodies(stack, first_logged)[len(before) :]
+        # Sent again: only requests that were in flight at the kill, never a cached reply's.
+        again = set(before) & set(after)
+        assert len(again) <= in_flight, f"{len(again)} sent again, {in_flight} were in flight"
+        assert after, "the rerun generated the rest"
+        assert len(_metrics_rows(stack, _run_dir(stack, "gen-kill"))) == MODELS
+        print(
+            f"generation kill: {time.monotonic() - started:.0f} s in all, "
+            f"{time.monotonic() - killed_at:.0f} s from the kill; {cached} replies cached and "
+            f"{in_flight} in flight at the kill, {len(after)} sent by the rerun, "
+            f"{len(again)} of them sent before"
+        )
+    finally:
+        stack.start_worker(host, "cpu")
