@@ -51,14 +51,17 @@ class QualityGates:
         return verdict
 
     def accept(self, text: str) -> None:
-        self._seen.add(normalise(text))
-        if self._near is not None:
+        if self._near is None:
+            self._seen.add(normalise(text))
+        else:
             pending = self._pending
             fingerprint = (
                 pending[1]
                 if pending is not None and pending[0] == text
                 else self._near.fingerprint(text)
             )
+            # One string for both gates: a label's accepted texts are held once, not twice.
+            self._seen.add(fingerprint.normalised)
             self._near.add(fingerprint)
         self._pending = None
 

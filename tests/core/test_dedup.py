@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from llmsynth_core import dedup
 from llmsynth_core.config import GenerationConfig
 from llmsynth_core.dedup import (
     NearDuplicateIndex,
@@ -53,12 +54,17 @@ def test_index_confirms_candidates_with_exact_jaccard() -> None:
     assert len(index) == 2000
 
 
-def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures() -> None:
-    """Our band dicts stand in for `MinHashLSH`; they must propose exactly what it would."""
+@pytest.mark.parametrize("merge_every", [2048, 7])
+def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures(
+    merge_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our band digests stand in for `MinHashLSH`; they must propose exactly what it would,
+    from the sorted array as from the texts added since its last merge."""
     import zlib
 
     from datasketch import MinHash, MinHashLSH
 
+    monkeypatch.setattr(dedup, "_MERGE_EVERY", merge_every)
     rng = random.Random(1)
     words = [f"w{i}" for i in range(5)]  # a tiny vocabulary: many shared bands
     texts = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(300)]
@@ -78,6 +84,51 @@ def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures() -> Non
     assert 200 < proposed < 300 * 299 // 4, (
         "too few or too many candidates for the comparison to mean anything"
     )
+
+
+def test_band_digest_collisions_never_change_a_verdict() -> None:
+    """With every band digest colliding, each text is a digest match of every other: the
+    verdicts and candidates must still be those of the exact bands and Jaccard."""
+    rng = random.Random(2)
+    words = [f"w{i}" for i in range(40)]
+    bases = [[rng.choice(words) for _ in range(16)] for _ in range(30)]
+    texts = []
+    for _ in range(120):  # one word changed in a base text, or none: many near duplicates
+        text = list(rng.choice(bases))
+        text[rng.randrange(16)] = rng.choice(words)
+        texts.append(" ".join(text))
+    exact, colliding = NearDuplicateIndex(threshold=0.6), NearDuplicateIndex(threshold=0.6)
+    colliding._mix[:] = 0  # every band's digest is its band's salt alone
+    verdicts = []
+    for text in texts:
+        mine, theirs = exact.fingerprint(text), colliding.fingerprint(text)
+        assert len(colliding._digest_matches(theirs)) == len(colliding)
+        assert colliding.candidates(theirs) == exact.candidates(mine)
+        verdicts.append(exact.find(mine))
+        assert colliding.find(theirs) == verdicts[-1]
+        if not verdicts[-1]:
+            exact.add(mine)
+            colliding.add(theirs)
+    assert 10 < sum(verdicts) < 110, "the comparison needs both verdicts"
+
+
+def test_index_memory_per_text_is_a_few_hundred_bytes() -> None:
+    import tracemalloc
+
+    rng = random.Random(3)
+    words = [f"word{i}" for i in range(3000)]
+    texts = [" ".join(rng.choice(words) for _ in range(20)) for _ in range(3000)]
+    index = NearDuplicateIndex(threshold=0.6)
+    fingerprints = [index.fingerprint(text) for text in texts]
+    tracemalloc.start()
+    for fingerprint in fingerprints:
+        index.add(fingerprint)
+    index._merge()
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # The normalised strings are the fingerprints' (shared with the exact-duplicate set), so
+    # this is the band digests and positions: 16 bands x 12 bytes, plus a list slot.
+    assert held / len(texts) < 400, held / len(texts)
 
 
 def _gates(**overrides: object) -> QualityGates:
