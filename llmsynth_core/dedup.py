@@ -105,7 +105,8 @@ class NearDuplicateIndex:
         self._keys: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
         self._positions: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
         self._recent: dict[int, list[int]] = {}
-        self._recent_texts = 0
+        self._recent_keys: list[int] = []
+        self._recent_positions: list[int] = []
         # One hasher, cleared per text: a fresh MinHash re-parses its permutations every time.
         self._hasher = MinHash(num_perm=_NUM_PERM, seed=1, hashfunc=_crc32, scheme="affine32")
 
@@ -128,15 +129,15 @@ class NearDuplicateIndex:
     def _digest_matches(self, fingerprint: Fingerprint) -> set[int]:
         """Positions of the texts with a band digest equal to one of this text's."""
         found: set[int] = set()
-        if len(self._keys):
-            keys = fingerprint.keys
-            starts = np.searchsorted(self._keys, keys, side="left")
-            ends = np.searchsorted(self._keys, keys, side="right")
-            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-                if end > start:
-                    found.update(self._positions[start:end].tolist())
-        for key in fingerprint.keys.tolist():
-            found.update(self._recent.get(key, ()))
+        keys = fingerprint.keys
+        starts = self._keys.searchsorted(keys, "left")
+        ends = self._keys.searchsorted(keys, "right")
+        for band in np.flatnonzero(ends > starts).tolist():  # mostly none
+            found.update(self._positions[starts[band] : ends[band]].tolist())
+        recent = self._recent
+        for key in keys.tolist():
+            if key in recent:
+                found.update(recent[key])
         return found
 
     def _shares_band(self, fingerprint: Fingerprint, position: int) -> bool:
@@ -166,22 +167,23 @@ class NearDuplicateIndex:
             return
         position = len(self._texts)
         self._texts.append(fingerprint.normalised)
-        for key in fingerprint.keys.tolist():
+        keys = fingerprint.keys.tolist()
+        for key in keys:
             self._recent.setdefault(key, []).append(position)
-        self._recent_texts += 1
-        if self._recent_texts >= _MERGE_EVERY:
+        self._recent_keys += keys
+        self._recent_positions += [position] * len(keys)
+        if len(self._recent_keys) >= _MERGE_EVERY * self._bands:
             self._merge()
 
     def _merge(self) -> None:
-        pairs = [(key, pos) for key, positions in self._recent.items() for pos in positions]
-        keys = np.concatenate([self._keys, np.array([k for k, _ in pairs], dtype=np.uint64)])
+        keys = np.concatenate([self._keys, np.array(self._recent_keys, dtype=np.uint64)])
         positions = np.concatenate(
-            [self._positions, np.array([p for _, p in pairs], dtype=np.int32)]
+            [self._positions, np.array(self._recent_positions, dtype=np.int32)]
         )
         order = np.argsort(keys, kind="stable")
         self._keys, self._positions = keys[order], positions[order]
         self._recent.clear()
-        self._recent_texts = 0
+        self._recent_keys, self._recent_positions = [], []
 
     def __len__(self) -> int:
         return len(self._texts)
