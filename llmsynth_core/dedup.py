@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from llmsynth_core.digests import DigestMap, TextSet
 from llmsynth_core.parsing import normalise
 
 SHINGLE_WORDS = 3
 _NUM_PERM = 64
 _LSH_MARGIN = 0.2
 _DIGEST_SEED = 20261203
-_MERGE_EVERY = 2048
 
 
 def shingles(text: str, n: int = SHINGLE_WORDS) -> frozenset[str]:
@@ -55,7 +55,7 @@ class Fingerprint:
     normalised: str
     shingles: frozenset[str]
     signature: npt.NDArray[np.uint32]
-    keys: npt.NDArray[np.uint64]  # one 64-bit digest per LSH band
+    keys: npt.NDArray[np.uint32]  # one digest per LSH band
 
 
 @functools.cache
@@ -76,17 +76,18 @@ def _crc32(data: bytes) -> int:
 class NearDuplicateIndex:
     """Texts seen so far; `find` says whether a new one is within `threshold` Jaccard of any.
 
-    datasketch computes the MinHash signatures and chooses the bands. The candidates are those
-    of `MinHashLSH` for the same signatures and bands, kept in a tenth of its memory (a label of
-    the `paper` preset holds tens of thousands of texts, several labels at once): per text, its
-    normalised string and a 64-bit digest of each band in a sorted array (12 bytes a band),
-    where Python dicts of band bytes and frozensets of shingles took about 5 KB. A digest match
-    is only a candidate; `find` confirms it with the exact Jaccard similarity, recomputed from
-    the stored string, and a reject with the band itself, so a digest collision never changes
-    a verdict.
+    datasketch computes the MinHash signatures and chooses the bands; the candidates are those
+    of `MinHashLSH` for the same signatures and bands. Memory is what bounds a run of the
+    `paper` preset (tens of thousands of texts a label, several labels at once), so each text
+    is kept as its normalised string in a `TextSet` (which the exact-duplicate gate shares) and
+    a 32-bit digest of each band in a `DigestMap` (8 bytes a band): about 250 bytes a text,
+    where dicts of band bytes and frozensets of shingles took 6.5 KB. A digest match is only a
+    candidate: `find` confirms it with the exact Jaccard similarity, recomputed from the
+    stored string, and a reject with the band itself, so a digest collision never changes a
+    verdict.
     """
 
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, texts: TextSet | None = None) -> None:
         from datasketch import MinHash
 
         if not 0.0 < threshold <= 1.0:
@@ -99,14 +100,9 @@ class NearDuplicateIndex:
         mix = np.random.default_rng(_DIGEST_SEED).integers(1, 2**63, size=rows + 1, dtype=np.uint64)
         self._mix = mix[:rows] | np.uint64(1)  # odd multipliers
         self._salt = np.arange(bands, dtype=np.uint64) * mix[rows]
-        self._texts: list[str] = []
-        # Digests merged into one sorted array, and the latest ones in a dict until there are
-        # _MERGE_EVERY texts of them (a sorted insert per text would copy the whole array).
-        self._keys: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
-        self._positions: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
-        self._recent: dict[int, list[int]] = {}
-        self._recent_keys: list[int] = []
-        self._recent_positions: list[int] = []
+        self.texts = texts if texts is not None else TextSet()
+        self._digests = DigestMap(np.uint32)
+        self._indexed = 0
         # One hasher, cleared per text: a fresh MinHash re-parses its permutations every time.
         self._hasher = MinHash(num_perm=_NUM_PERM, seed=1, hashfunc=_crc32, scheme="affine32")
 
@@ -116,7 +112,8 @@ class NearDuplicateIndex:
         text_shingles = shingles(normalised)  # normalise() leaves its own output unchanged
         signature = self._signature(text_shingles)
         bands = signature[: self._bands * self._rows].reshape(self._bands, self._rows)
-        keys = (bands.astype(np.uint64) * self._mix).sum(axis=1, dtype=np.uint64) ^ self._salt
+        mixed = (bands.astype(np.uint64) * self._mix).sum(axis=1, dtype=np.uint64) ^ self._salt
+        keys = (mixed >> np.uint64(32)).astype(np.uint32)
         return Fingerprint(normalised, text_shingles, signature, keys)
 
     def _signature(self, text_shingles: frozenset[str]) -> npt.NDArray[np.uint32]:
@@ -127,23 +124,13 @@ class NearDuplicateIndex:
         return signature
 
     def _digest_matches(self, fingerprint: Fingerprint) -> set[int]:
-        """Positions of the texts with a band digest equal to one of this text's."""
-        found: set[int] = set()
-        keys = fingerprint.keys
-        starts = self._keys.searchsorted(keys, "left")
-        ends = self._keys.searchsorted(keys, "right")
-        for band in np.flatnonzero(ends > starts).tolist():  # mostly none
-            found.update(self._positions[starts[band] : ends[band]].tolist())
-        recent = self._recent
-        for key in keys.tolist():
-            if key in recent:
-                found.update(recent[key])
-        return found
+        """Positions (in `texts`) of the texts with a band digest equal to one of this text's."""
+        return self._digests.find(fingerprint.keys)
 
     def _shares_band(self, fingerprint: Fingerprint, position: int) -> bool:
         """Whether the text at `position` has a band equal to one of this text's (not only its
         digest): recomputed, as it is needed only to confirm a reject."""
-        other = self._signature(shingles(self._texts[position]))
+        other = self._signature(shingles(self.texts[position]))
         size = self._bands * self._rows
         mine = fingerprint.signature[:size].reshape(self._bands, self._rows)
         theirs = other[:size].reshape(self._bands, self._rows)
@@ -154,36 +141,20 @@ class NearDuplicateIndex:
         return {i for i in self._digest_matches(fingerprint) if self._shares_band(fingerprint, i)}
 
     def find(self, fingerprint: Fingerprint) -> bool:
-        if not fingerprint.shingles or not self._texts:
+        if not fingerprint.shingles or not self._indexed:
             return False
         return any(
-            jaccard(fingerprint.shingles, shingles(self._texts[i])) >= self.threshold
+            jaccard(fingerprint.shingles, shingles(self.texts[i])) >= self.threshold
             and self._shares_band(fingerprint, i)
             for i in sorted(self._digest_matches(fingerprint))
         )
 
     def add(self, fingerprint: Fingerprint) -> None:
-        if not fingerprint.shingles:
-            return
-        position = len(self._texts)
-        self._texts.append(fingerprint.normalised)
-        keys = fingerprint.keys.tolist()
-        for key in keys:
-            self._recent.setdefault(key, []).append(position)
-        self._recent_keys += keys
-        self._recent_positions += [position] * len(keys)
-        if len(self._recent_keys) >= _MERGE_EVERY * self._bands:
-            self._merge()
-
-    def _merge(self) -> None:
-        keys = np.concatenate([self._keys, np.array(self._recent_keys, dtype=np.uint64)])
-        positions = np.concatenate(
-            [self._positions, np.array(self._recent_positions, dtype=np.int32)]
-        )
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._positions = keys[order], positions[order]
-        self._recent.clear()
-        self._recent_keys, self._recent_positions = [], []
+        """Keep the text in `texts`, and its bands when it has shingles."""
+        position = self.texts.add(fingerprint.normalised)
+        if fingerprint.shingles:
+            self._digests.add(fingerprint.keys.tolist(), position)
+            self._indexed += 1
 
     def __len__(self) -> int:
-        return len(self._texts)
+        return self._indexed

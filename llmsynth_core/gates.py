@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from llmsynth_core.config import GenerationConfig
 from llmsynth_core.dedup import Fingerprint, NearDuplicateIndex, max_containment, shingles
+from llmsynth_core.digests import TextSet
 from llmsynth_core.parsing import Verdict, judge, normalise
 
 
@@ -21,9 +22,11 @@ class QualityGates:
         self._config = generation
         self._examples = examples
         self._example_shingles: dict[str, frozenset[str]] = {}
-        self._seen: set[str] = set()
+        # The accepted texts (normalised): exact duplicates are looked up here, and the
+        # near-duplicate index compares with the same copy.
+        self._seen = TextSet()
         threshold = generation.near_duplicate_jaccard
-        self._near = NearDuplicateIndex(threshold) if threshold is not None else None
+        self._near = NearDuplicateIndex(threshold, self._seen) if threshold is not None else None
         self._pending: tuple[str, Fingerprint] | None = None
 
     def judge(self, raw: str, finish_reason: str | None, example_ids: Sequence[str]) -> Verdict:
@@ -60,9 +63,7 @@ class QualityGates:
                 if pending is not None and pending[0] == text
                 else self._near.fingerprint(text)
             )
-            # One string for both gates: a label's accepted texts are held once, not twice.
-            self._seen.add(fingerprint.normalised)
-            self._near.add(fingerprint)
+            self._near.add(fingerprint)  # keeps the text in self._seen too
         self._pending = None
 
     def _shingles_of(self, example_id: str) -> frozenset[str]:

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from llmsynth_core import dedup
+from llmsynth_core import digests
 from llmsynth_core.config import GenerationConfig
 from llmsynth_core.dedup import (
     NearDuplicateIndex,
@@ -54,7 +54,7 @@ def test_index_confirms_candidates_with_exact_jaccard() -> None:
     assert len(index) == 2000
 
 
-@pytest.mark.parametrize("merge_every", [2048, 7])
+@pytest.mark.parametrize("merge_every", [8192, 7])
 def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures(
     merge_every: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,7 +64,7 @@ def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures(
 
     from datasketch import MinHash, MinHashLSH
 
-    monkeypatch.setattr(dedup, "_MERGE_EVERY", merge_every)
+    monkeypatch.setattr(digests, "MERGE_EVERY", merge_every)
     rng = random.Random(1)
     words = [f"w{i}" for i in range(5)]  # a tiny vocabulary: many shared bands
     texts = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(300)]
@@ -112,22 +112,28 @@ def test_band_digest_collisions_never_change_a_verdict() -> None:
     assert 10 < sum(verdicts) < 110, "the comparison needs both verdicts"
 
 
-def test_index_memory_per_text_is_a_few_hundred_bytes() -> None:
+def test_gates_hold_a_few_hundred_bytes_per_accepted_text() -> None:
     import tracemalloc
 
     rng = random.Random(3)
     words = [f"word{i}" for i in range(3000)]
-    texts = [" ".join(rng.choice(words) for _ in range(20)) for _ in range(3000)]
-    index = NearDuplicateIndex(threshold=0.6)
-    fingerprints = [index.fingerprint(text) for text in texts]
+    texts = [" ".join(rng.choice(words) for _ in range(20)) for _ in range(2000)]
+    gates = _gates()
+    for text in texts[:10]:  # imports and first allocations, untraced
+        gates.accept(gates.judge(text, "stop", ()).text)
     tracemalloc.start()
-    for fingerprint in fingerprints:
-        index.add(fingerprint)
-    index._merge()
+    for text in texts[10:]:
+        verdict = gates.judge(text, "stop", ())
+        assert verdict.reason is None
+        gates.accept(verdict.text)
+    # What is left once the latest entries are merged (the dicts before a merge are bounded).
+    gates._seen._digests.merge()
+    assert gates._near is not None
+    gates._near._digests.merge()
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    # The normalised strings are the fingerprints' (shared with the exact-duplicate set), so
-    # this is the band digests and positions: 16 bands x 12 bytes, plus a list slot.
+    # Its text (~130 bytes here), an 8-byte end, a 12-byte digest entry for exact duplicates
+    # and 16 bands x 8 bytes; a str in a set plus dicts of bands and shingle sets took 6.5 KB.
     assert held / len(texts) < 400, held / len(texts)
 
 
@@ -159,3 +165,27 @@ def test_gates_can_be_switched_off() -> None:
     gates = _gates(near_duplicate_jaccard=None, copy_containment=None)
     gates.accept(gates.judge(BASE, "stop", ("ex1",)).text)
     assert gates.judge(BASE.replace("Tuesday", "Monday"), "stop", ("ex1",)).reason is None
+
+
+@pytest.mark.parametrize("merge_every", [8192, 3])
+def test_text_set_is_a_set_of_strings_in_order(
+    merge_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests, "MERGE_EVERY", merge_every)
+    texts = digests.TextSet()
+    words = ["", "a", "ünïcode ✓", "a b", "b a", "a"]
+    positions = [texts.add(word) for word in words]
+    assert positions == list(range(6)) and len(texts) == 6
+    assert [texts[i] for i in positions] == words
+    assert all(word in texts for word in words)
+    assert "a b " not in texts and "c" not in texts and 3 not in texts
+
+
+def test_digest_map_finds_every_position_of_a_digest_across_merges() -> None:
+    found = digests.DigestMap(merge_every=4)
+    for position in range(10):
+        found.add([position % 3, 100 + position], position)
+    import numpy as np
+
+    keys = np.array([1, 105, 7], dtype=np.uint64)
+    assert found.find(keys) == {1, 4, 7, 5}
