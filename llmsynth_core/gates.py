@@ -7,12 +7,16 @@ an example they were shown.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 from llmsynth_core.config import GenerationConfig
 from llmsynth_core.dedup import Fingerprint, NearDuplicateIndex, max_containment, shingles
 from llmsynth_core.digests import TextSet
 from llmsynth_core.parsing import Verdict, judge, normalise
+
+# Few-shot examples whose shingles a label's gates keep for the copy check (a few MB).
+EXAMPLE_SHINGLES_CACHED = 1024
 
 
 class QualityGates:
@@ -21,7 +25,7 @@ class QualityGates:
     def __init__(self, generation: GenerationConfig, examples: Mapping[str, str]) -> None:
         self._config = generation
         self._examples = examples
-        self._example_shingles: dict[str, frozenset[str]] = {}
+        self._example_shingles: OrderedDict[str, frozenset[str]] = OrderedDict()
         # The accepted texts (normalised): exact duplicates are looked up here, and the
         # near-duplicate index compares with the same copy.
         self._seen = TextSet()
@@ -67,6 +71,14 @@ class QualityGates:
         self._pending = None
 
     def _shingles_of(self, example_id: str) -> frozenset[str]:
-        if example_id not in self._example_shingles:
-            self._example_shingles[example_id] = shingles(self._examples.get(example_id, ""))
-        return self._example_shingles[example_id]
+        # The most recently shown examples only: kept for the whole pool, a few KB each, the
+        # cache grew with the requests to the pool's size (30,000 texts a label in AG News).
+        cache = self._example_shingles
+        found = cache.get(example_id)
+        if found is None:
+            found = cache[example_id] = shingles(self._examples.get(example_id, ""))
+            if len(cache) > EXAMPLE_SHINGLES_CACHED:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(example_id)
+        return found

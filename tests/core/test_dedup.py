@@ -189,3 +189,20 @@ def test_digest_map_finds_every_position_of_a_digest_across_merges() -> None:
 
     keys = np.array([1, 105, 7], dtype=np.uint64)
     assert found.find(keys) == {1, 4, 7, 5}
+
+
+def test_copy_check_keeps_the_shingles_of_recent_examples_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import llmsynth_core.gates as gates_module
+
+    monkeypatch.setattr(gates_module, "EXAMPLE_SHINGLES_CACHED", 2)
+    examples = {
+        f"ex{i}": f"Report {i}: the summit in city {i} ended without a deal." for i in range(6)
+    }
+    gates = QualityGates(GenerationConfig(), examples)
+    for i in range(6):
+        copy = "Breaking: " + examples[f"ex{i}"]
+        assert gates.judge(copy, "stop", (f"ex{i}",)).reason == "copied_example"
+        assert gates.judge(copy, "stop", ("ex0",)).reason == (None if i else "copied_example")
+    assert list(gates._example_shingles) == ["ex5", "ex0"]
