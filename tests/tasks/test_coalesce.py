@@ -25,7 +25,7 @@ def test_callers_asking_together_share_a_call_and_get_their_own_answers() -> Non
     async def main() -> list[int]:
         double = Coalescer(many)
         first = await asyncio.gather(*(double(i) for i in range(5)))
-        return first + [await double(7)]
+        return [*first, await double(7)]
 
     assert asyncio.run(main()) == [0, 10, 20, 30, 40, 70]
     # Asked in the same turn of the loop, the five share a call; a later caller has its own.
