@@ -1,9 +1,10 @@
 """A persistent per-request cache, so no completed (paid) call is ever sent twice.
 
 It lives in the state database (`tasks/state_db.py`): a SQLite file on one machine, PostgreSQL
-when several hosts share it. Every reply is committed on its own as it arrives, so a run
-killed with SIGKILL keeps every reply that had arrived, and a rerun with the same requests, on
-any host that opens the same database, reads them back instead of calling again.
+when several hosts share it. Every reply is committed before its request's caller goes on
+(replies that arrive together share a transaction, `put_many`), so a run killed with SIGKILL
+keeps every reply that had arrived, and a rerun with the same requests, on any host that opens
+the same database, reads them back instead of calling again.
 """
 
 from __future__ import annotations
