@@ -2,9 +2,12 @@
 
 Both send the same distinct few-shot requests (rendered by `plan_request`) at the same total
 concurrency to the same loopback fake server (fixed latency, replies that pass every quality
-gate), in one run. The Prefect server is started once before timing; the timed flow run covers
-the flow, every task run, the request cache, limiter, budget ledger, gates and artifact writes.
-Run `.venv/bin/python -m bench.generation` (see bench/README.md).
+gate). Each timed run is a process of its own, started after the servers (the fake LLM and
+Prefect's), with an untimed warm-up first; runs of the two sides alternate, and each side's best
+and median are compared. The flow's window is the whole `generate` call: the flow run's start
+and end, every task run, the request cache, limiter, budget ledger, gates, artifact writes and
+the collect step. `--scale` runs 10,000 and 100,000 requests and compares the flow process's
+peak RSS at both. Run `.venv/bin/python -m bench.generation` (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -17,24 +20,84 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REPO = Path(__file__).resolve().parents[1]
 TASK = "ag_news"
 LABELS = 4  # AG News: World, Sports, Business, Sci/Tech
-RATIO_TARGET = 0.9
-CACHED_TARGET = 0.05
-T = TypeVar("T")
-# CPU seconds of the last timed run of each path: (this process, its children: the fake LLM
-# and Prefect servers).
-CPU_S: dict[str, tuple[float, float]] = {}
+SCALE = (10_000, 100_000)
+RSS_TARGET_MIB = 1024.0
+RSS_GROWTH_TARGET = 1.1
+WARM_REQUESTS = 16
 _VOCAB = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ra", "si", "to") for b in range(500)]
+
+
+def ratio_target(requests: int) -> float:
+    """The issue's targets: 0.95 at the paper's scale (100,000 requests), 0.9 below."""
+    return 0.95 if requests >= 100_000 else 0.9
+
+
+def cached_target(requests: int) -> float:
+    return 0.02 if requests >= 100_000 else 0.05
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One side's timed runs: best (shortest) and median wall times and their throughputs."""
+
+    seconds: tuple[float, ...]
+    work: int  # requests (raw) or rows (flow) per run
+
+    @property
+    def best_s(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def best_rps(self) -> float:
+        return self.work / self.best_s
+
+    @property
+    def median_rps(self) -> float:
+        return self.work / self.median_s
+
+
+def short_count(requests: int) -> str:
+    """10000 -> '10k', 2500 -> '2.5k', 800 -> '800'."""
+    return f"{requests / 1000:g}k" if requests >= 1000 else str(requests)
+
+
+def rss_growth_line(peak_mib: dict[int, float]) -> str:
+    """The flow process's peak RSS at the smallest and largest request counts, and their ratio."""
+    small, large = min(peak_mib), max(peak_mib)
+    return (
+        f"peak RSS of the flow process: {short_count(small)} {peak_mib[small]:,.0f} MiB, "
+        f"{short_count(large)} {peak_mib[large]:,.0f} MiB "
+        f"(ratio {peak_mib[large] / peak_mib[small]:.2f}, target <= {RSS_GROWTH_TARGET})"
+    )
+
+
+def alternating(repeats: int) -> list[str]:
+    """Run order: raw, flow, then flow, raw, ...: each side goes first as often as the other."""
+    order: list[str] = []
+    for repeat in range(repeats):
+        order += ["raw", "flow"] if repeat % 2 == 0 else ["flow", "raw"]
+    return order
+
+
+# -- the fake LLM ----------------------------------------------------------------------------
 
 
 def bench_responder(kind: str, body: dict[str, Any]) -> Any:
@@ -52,21 +115,31 @@ def serve(latency_s: float) -> None:
     from tests.fakes.openai_server import FakeOpenAIServer
 
     with FakeOpenAIServer(bench_responder, latency_s=latency_s) as server:
+        stop = threading.Event()
+
+        def forget() -> None:  # the fake logs every request; hundreds of thousands add up
+            while not stop.wait(1.0):
+                server.clear()
+
+        threading.Thread(target=forget, daemon=True).start()
         print(server.base_url, flush=True)
         sys.stdin.read()  # until the parent closes our stdin
+        stop.set()
 
 
 def start_server(latency_s: float) -> tuple[subprocess.Popen[str], str]:
-    repo = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.generation", "--serve", "--latency-ms", str(latency_s * 1e3)],
-        cwd=repo,
+        cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
+
+
+# -- what both sides send --------------------------------------------------------------------
 
 
 def experiment(base_url: str, requests: int, concurrency: int, chunks: int) -> Any:
@@ -131,50 +204,204 @@ async def raw_loop(base_url: str, requests: list[Any], concurrency: int) -> int:
     return len(texts)
 
 
-def children_cpu_s() -> float:
-    """CPU seconds used so far by this process's children: the fake LLM and Prefect servers."""
-    import psutil
-
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            times = child.cpu_times()
-            total += times.user + times.system
-    return total
+# -- one timed run, in a process of its own --------------------------------------------------
 
 
-def timed(path: str, run: Callable[[], T]) -> tuple[float, T]:
-    """Wall time of `run()` and its result; the CPU it cost goes to CPU_S[path]. The CPU
-    readings are taken outside the timed window, so both paths pay the same for them."""
-    cpu, servers = time.process_time(), children_cpu_s()
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    work: int
+    cpu_s: float
+
+
+def timed(run: Any) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of `run()` (this process), and its result."""
+    cpu, started = time.process_time(), time.perf_counter()
     result = run()
-    elapsed = time.perf_counter() - started
-    CPU_S[path] = (time.process_time() - cpu, children_cpu_s() - servers)
-    return elapsed, result
+    return time.perf_counter() - started, time.process_time() - cpu, result
 
 
-def timed_raw(base_url: str, requests: list[Any], concurrency: int) -> float:
-    elapsed, sent = timed("raw", lambda: asyncio.run(raw_loop(base_url, requests, concurrency)))
-    assert sent == len(requests)
-    return elapsed
+def run_raw(args: argparse.Namespace) -> Timed:
+    config = experiment(args.base_url, args.requests[0], args.concurrency, args.chunks)
+    warm = experiment(args.base_url, WARM_REQUESTS, args.concurrency, args.chunks)
+    asyncio.run(raw_loop(args.base_url, planned_requests(warm, args.data_dir), args.concurrency))
+    requests = planned_requests(config, args.data_dir)
+    seconds, cpu, sent = timed(
+        lambda: asyncio.run(raw_loop(args.base_url, requests, args.concurrency))
+    )
+    return Timed(seconds, sent, cpu)
 
 
-def timed_flow(config: Any, data_dir: Path, output_dir: Path) -> tuple[float, int]:
-    """Wall time of one `generate` flow run, and how many requests its rows record."""
+def run_flow(args: argparse.Namespace) -> Timed:
+    import pyarrow.parquet as pq
+
     from flows.generate import generate
     from llmsynth_core.run_layout import RunLayout
     from tasks.run_dir import RunDir
 
-    elapsed, location = timed("flow", lambda: generate(config, str(data_dir), str(output_dir)))
+    config = experiment(args.base_url, args.requests[0], args.concurrency, args.chunks)
+    warm = experiment(args.base_url, WARM_REQUESTS, args.concurrency, args.chunks)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(warm, str(args.data_dir), tmp)
+    seconds, cpu, location = timed(
+        lambda: generate(config, str(args.data_dir), str(args.output_dir))
+    )
     run = RunDir(location)
-    rows = sum(len(run.read_frame(f)) for f in (RunLayout.SYNTHETIC, RunLayout.REJECTS))
-    return elapsed, rows
+    files = (RunLayout.SYNTHETIC, RunLayout.REJECTS)
+    return Timed(seconds, sum(pq.read_metadata(run.uri(f)).num_rows for f in files), cpu)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Child process: a warm-up and a timed run of one side; prints the result as JSON."""
+    result = run_raw(args) if args.worker == "raw" else run_flow(args)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({**result.__dict__, "peak_mib": peak_mib}))
+
+
+@dataclass
+class Run:
+    side: str
+    seconds: float
+    work: int
+    cpu_s: float  # the side's own process
+    servers_cpu_s: float  # the fake LLM and Prefect servers, over the same run
+    peak_mib: float
+
+
+def servers_cpu_s(servers: list[Any]) -> float:
+    import psutil
+
+    total = 0.0
+    for process in servers:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@dataclass(frozen=True)
+class Servers:
+    """What every run talks to: the fake LLM, and Prefect's server through the environment."""
+
+    base_url: str
+    env: dict[str, str]
+    processes: list[Any]  # psutil processes of both servers, for their CPU time
+
+
+def launch(
+    side: str, args: argparse.Namespace, requests: int, servers: Servers, output_dir: Path | None
+) -> Run:
+    """One run of a side in a fresh process (its peak RSS is its own)."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.generation",
+        "--worker",
+        side,
+        "--requests",
+        str(requests),
+        "--base-url",
+        servers.base_url,
+        "--concurrency",
+        str(args.concurrency),
+        "--chunks",
+        str(args.chunks),
+        "--data-dir",
+        str(args.data_dir),
+    ]
+    if output_dir is not None:
+        command += ["--output-dir", str(output_dir)]
+    before = servers_cpu_s(servers.processes)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=servers.env)
+    servers_cpu = servers_cpu_s(servers.processes) - before
+    if done.returncode != 0:
+        raise RuntimeError(f"{side} run failed:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Run(
+        side, result["seconds"], result["work"], result["cpu_s"], servers_cpu, result["peak_mib"]
+    )
+
+
+@dataclass
+class SizeResult:
+    requests: int
+    raw: Summary
+    flow: Summary
+    flow_peak_mib: float
+
+    @property
+    def ratio(self) -> float:
+        return self.flow.best_rps / self.raw.best_rps
+
+    @property
+    def median_ratio(self) -> float:
+        return self.flow.median_rps / self.raw.median_rps
+
+
+def bench_size(args: argparse.Namespace, requests: int, servers: Servers, tmp: Path) -> SizeResult:
+    print(
+        f"{requests:,} distinct requests ({TASK}, few-shot, {args.chunks} labels), concurrency "
+        f"{args.concurrency}, server latency {args.latency_ms:g} ms; {args.repeats} alternating "
+        "runs of each side, each in a process of its own",
+        flush=True,
+    )
+    runs: list[Run] = []
+    first_flow_dir: Path | None = None
+    for number, side in enumerate(alternating(args.repeats)):
+        output_dir = tmp / f"{requests}-{number}" if side == "flow" else None
+        first_flow_dir = first_flow_dir or output_dir
+        run = launch(side, args, requests, servers, output_dir)
+        runs.append(run)
+        print(f"  {side}: {run.seconds:.2f} s, peak RSS {run.peak_mib:,.0f} MiB", flush=True)
+    cached = launch("flow", args, requests, servers, first_flow_dir)
+    raw = [run for run in runs if run.side == "raw"]
+    flow = [run for run in runs if run.side == "flow"]
+    raw_summary = Summary(tuple(run.seconds for run in raw), raw[0].work)
+    flow_summary = Summary(tuple(run.seconds for run in flow), flow[0].work)
+    result = SizeResult(requests, raw_summary, flow_summary, max(run.peak_mib for run in flow))
+    for name, summary, unit in (
+        ("raw asyncio+openai", raw_summary, "requests"),
+        ("llmsynth generate flow", flow_summary, "rows"),
+    ):
+        print(
+            f"{name}: {', '.join(f'{s:.2f}' for s in summary.seconds)} s for {summary.work:,} "
+            f"{unit} -> best {summary.best_rps:,.0f}/s, median {summary.median_rps:,.0f}/s"
+        )
+    print(
+        f"cached rerun: {cached.seconds:.2f} s ({cached.work:,} rows) = "
+        f"{cached.seconds / flow[0].seconds:.3f} of the first run "
+        f"(target <= {cached_target(requests)})"
+    )
+
+    def per_request_ms(side: list[Run], attribute: str) -> float:
+        total = sum(float(getattr(run, attribute)) for run in side)
+        return total / sum(run.work for run in side) * 1e3
+
+    print(
+        f"CPU per request: raw process {per_request_ms(raw, 'cpu_s'):.2f} ms, flow process "
+        f"{per_request_ms(flow, 'cpu_s'):.2f} ms; servers (fake LLM + Prefect): raw "
+        f"{per_request_ms(raw, 'servers_cpu_s'):.2f} ms, flow "
+        f"{per_request_ms(flow, 'servers_cpu_s'):.2f} ms"
+    )
+    print(
+        f"peak RSS: flow process {result.flow_peak_mib:,.0f} MiB (target < {RSS_TARGET_MIB:,.0f}),"
+        f" raw process {max(run.peak_mib for run in raw):,.0f} MiB"
+    )
+    print(
+        f"pipeline/raw throughput at {requests:,} requests: best of each {result.ratio:.2f} "
+        f"(target >= {ratio_target(requests)}), medians {result.median_ratio:.2f}",
+        flush=True,
+    )
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, nargs="+", default=[10_000])
+    parser.add_argument(
+        "--scale", action="store_true", help=f"Run {' and '.join(map(str, SCALE))} requests."
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="Timed runs of each side.")
     parser.add_argument("--concurrency", type=int, default=32, help="Total requests in flight.")
     parser.add_argument(
         "--chunks", type=int, default=4, help="Label chunks run at once (4 labels)."
@@ -184,61 +411,42 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("LLMSYNTH_DATA_DIR", DATASETS))
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["raw", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--output-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if args.serve:
         serve(args.latency_ms / 1e3)
         return
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if args.worker:
+        worker(args)
+        return
+    import prefect.settings
+    import psutil
     from prefect.testing.utilities import prefect_test_harness
 
+    sizes = list(SCALE) if args.scale else args.requests
     server, base_url = start_server(args.latency_ms / 1e3)
+    results: list[SizeResult] = []
     try:
-        with prefect_test_harness(server_startup_timeout=120), tempfile.TemporaryDirectory() as tmp:
-            config = experiment(base_url, args.requests, args.concurrency, args.chunks)
-            requests = planned_requests(config, args.data_dir)
-            print(
-                f"{len(requests):,} distinct requests ({TASK}, few-shot, {args.chunks} labels), "
-                f"concurrency {args.concurrency}, server latency {args.latency_ms:g} ms"
+        with prefect_test_harness(server_startup_timeout=600), tempfile.TemporaryDirectory() as tmp:
+            api_url = prefect.settings.PREFECT_API_URL.value()
+            servers = Servers(
+                base_url,
+                {**os.environ, "PREFECT_API_URL": api_url},
+                psutil.Process().children(recursive=True),  # the fake LLM and Prefect
             )
-            # Warm-up, untimed: imports, connection pools, the Prefect client, the data cache.
-            warm = experiment(base_url, 4 * args.chunks, args.concurrency, args.chunks)
-            timed_flow(warm, args.data_dir, Path(tmp) / "warm")
-            timed_raw(base_url, planned_requests(warm, args.data_dir), args.concurrency)
-
-            raw_first = timed_raw(base_url, requests, args.concurrency)
-            flow_s, flow_rows = timed_flow(config, args.data_dir, Path(tmp) / "run")
-            flow_cpu, flow_servers_cpu = CPU_S["flow"]
-            raw_second = timed_raw(base_url, requests, args.concurrency)
-            cached_s, cached_rows = timed_flow(config, args.data_dir, Path(tmp) / "run")
+            for requests in sizes:
+                results.append(bench_size(args, requests, servers, Path(tmp)))
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait(timeout=30)
-    raw_s = (raw_first + raw_second) / 2
-    raw_rps = len(requests) / raw_s
-    flow_rps = flow_rows / flow_s
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"raw asyncio+openai: {raw_first:.2f} s and {raw_second:.2f} s -> {raw_rps:,.0f} requests/s"
-    )
-    print(
-        f"llmsynth generate flow: {flow_s:.2f} s for {flow_rows:,} requests -> "
-        f"{flow_rps:,.0f} requests/s"
-    )
-    print(
-        f"cached rerun: {cached_s:.2f} s ({cached_rows:,} rows) = {cached_s / flow_s:.3f} of the "
-        f"first run (target <= {CACHED_TARGET})"
-    )
-    raw_cpu, raw_servers_cpu = CPU_S["raw"]
-    print(
-        f"CPU of this process per request: raw {raw_cpu / len(requests) * 1e3:.2f} ms, "
-        f"flow {flow_cpu / flow_rows * 1e3:.2f} ms; of the servers (fake LLM + Prefect): "
-        f"raw {raw_servers_cpu / len(requests) * 1e3:.2f} ms, "
-        f"flow {flow_servers_cpu / flow_rows * 1e3:.2f} ms"
-    )
-    print(f"peak RSS of this process: {peak_mb:,.0f} MiB")
-    print(f"generation pipeline/raw throughput ratio: {flow_rps / raw_rps:.2f}")
+    if len(results) > 1:
+        print(rss_growth_line({r.requests: r.flow_peak_mib for r in results}))
+    print(f"generation pipeline/raw throughput ratio: {results[-1].ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from llmsynth_core.digests import DigestMap, TextSet
 from llmsynth_core.parsing import normalise
 
 SHINGLE_WORDS = 3
 _NUM_PERM = 64
 _LSH_MARGIN = 0.2
+_DIGEST_SEED = 20261203
 
 
 def shingles(text: str, n: int = SHINGLE_WORDS) -> frozenset[str]:
@@ -48,8 +50,12 @@ def max_containment(text: frozenset[str], others: Iterable[frozenset[str]]) -> f
 
 @dataclass(frozen=True)
 class Fingerprint:
+    """What the index needs of one text, computed once for both `find` and `add`."""
+
+    normalised: str
     shingles: frozenset[str]
-    bands: tuple[bytes, ...]
+    signature: npt.NDArray[np.uint32]
+    keys: npt.NDArray[np.uint32]  # one digest per LSH band
 
 
 @functools.cache
@@ -70,13 +76,18 @@ def _crc32(data: bytes) -> int:
 class NearDuplicateIndex:
     """Texts seen so far; `find` says whether a new one is within `threshold` Jaccard of any.
 
-    datasketch computes the MinHash signatures and chooses the bands; the bands are kept here
-    in plain dicts because `MinHashLSH` (storage back-ends, a byte swap per band, separate band
-    keys for query and insert) cost about 180 us per text, six times the rest of the gate.
-    The candidates are the same as `MinHashLSH`'s for the same signatures and bands.
+    datasketch computes the MinHash signatures and chooses the bands; the candidates are those
+    of `MinHashLSH` for the same signatures and bands. Memory is what bounds a run of the
+    `paper` preset (tens of thousands of texts a label, several labels at once), so each text
+    is kept as its normalised string in a `TextSet` (which the exact-duplicate gate shares) and
+    a 32-bit digest of each band in a `DigestMap` (8 bytes a band): about 250 bytes a text,
+    where dicts of band bytes and frozensets of shingles took 6.5 KB. A digest match is only a
+    candidate: `find` confirms it with the exact Jaccard similarity, recomputed from the
+    stored string, and a reject with the band itself, so a digest collision never changes a
+    verdict.
     """
 
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, texts: TextSet | None = None) -> None:
         from datasketch import MinHash
 
         if not 0.0 < threshold <= 1.0:
@@ -85,44 +96,65 @@ class NearDuplicateIndex:
         # LSH misses some pairs just above its threshold; a lower one catches them, and the
         # exact Jaccard check in `find` throws out the extra candidates.
         bands, rows = lsh_bands(max(0.1, threshold - _LSH_MARGIN))
-        self._ranges = [(band * rows, (band + 1) * rows) for band in range(bands)]
-        self._buckets: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
-        self._shingles: list[frozenset[str]] = []
+        self._bands, self._rows = bands, rows
+        mix = np.random.default_rng(_DIGEST_SEED).integers(1, 2**63, size=rows + 1, dtype=np.uint64)
+        self._mix = mix[:rows] | np.uint64(1)  # odd multipliers
+        self._salt = np.arange(bands, dtype=np.uint64) * mix[rows]
+        self.texts = texts if texts is not None else TextSet()
+        self._digests = DigestMap(np.uint32)
+        self._indexed = 0
         # One hasher, cleared per text: a fresh MinHash re-parses its permutations every time.
         self._hasher = MinHash(num_perm=_NUM_PERM, seed=1, hashfunc=_crc32, scheme="affine32")
 
     def fingerprint(self, text: str) -> Fingerprint:
-        """Shingles and LSH band keys of a text, computed once for both `find` and `add`."""
-        text_shingles = shingles(text)
+        """Normalised text, shingles, MinHash signature and band digests of a text."""
+        normalised = normalise(text)
+        text_shingles = shingles(normalised)  # normalise() leaves its own output unchanged
+        signature = self._signature(text_shingles)
+        bands = signature[: self._bands * self._rows].reshape(self._bands, self._rows)
+        mixed = (bands.astype(np.uint64) * self._mix).sum(axis=1, dtype=np.uint64) ^ self._salt
+        keys = (mixed >> np.uint64(32)).astype(np.uint32)
+        return Fingerprint(normalised, text_shingles, signature, keys)
+
+    def _signature(self, text_shingles: frozenset[str]) -> npt.NDArray[np.uint32]:
         hasher = self._hasher
         hasher.clear()
         hasher.update_batch([s.encode("utf-8") for s in text_shingles])
-        signature: npt.NDArray[np.uint64] = hasher.hashvalues
-        bands = tuple(signature[start:end].tobytes() for start, end in self._ranges)
-        return Fingerprint(text_shingles, bands)
+        signature: npt.NDArray[np.uint32] = hasher.hashvalues.copy()
+        return signature
+
+    def _digest_matches(self, fingerprint: Fingerprint) -> set[int]:
+        """Positions (in `texts`) of the texts with a band digest equal to one of this text's."""
+        return self._digests.find(fingerprint.keys)
+
+    def _shares_band(self, fingerprint: Fingerprint, position: int) -> bool:
+        """Whether the text at `position` has a band equal to one of this text's (not only its
+        digest): recomputed, as it is needed only to confirm a reject."""
+        other = self._signature(shingles(self.texts[position]))
+        size = self._bands * self._rows
+        mine = fingerprint.signature[:size].reshape(self._bands, self._rows)
+        theirs = other[:size].reshape(self._bands, self._rows)
+        return bool((mine == theirs).all(axis=1).any())
 
     def candidates(self, fingerprint: Fingerprint) -> set[int]:
         """Positions (in order of `add`) of the texts sharing at least one band."""
-        found: set[int] = set()
-        for bucket, key in zip(self._buckets, fingerprint.bands, strict=True):
-            found.update(bucket.get(key, ()))
-        return found
+        return {i for i in self._digest_matches(fingerprint) if self._shares_band(fingerprint, i)}
 
     def find(self, fingerprint: Fingerprint) -> bool:
-        if not fingerprint.shingles or not self._shingles:
+        if not fingerprint.shingles or not self._indexed:
             return False
         return any(
-            jaccard(fingerprint.shingles, self._shingles[i]) >= self.threshold
-            for i in sorted(self.candidates(fingerprint))
+            jaccard(fingerprint.shingles, shingles(self.texts[i])) >= self.threshold
+            and self._shares_band(fingerprint, i)
+            for i in sorted(self._digest_matches(fingerprint))
         )
 
     def add(self, fingerprint: Fingerprint) -> None:
-        if not fingerprint.shingles:
-            return
-        position = len(self._shingles)
-        for bucket, key in zip(self._buckets, fingerprint.bands, strict=True):
-            bucket.setdefault(key, []).append(position)
-        self._shingles.append(fingerprint.shingles)
+        """Keep the text in `texts`, and its bands when it has shingles."""
+        position = self.texts.add(fingerprint.normalised)
+        if fingerprint.shingles:
+            self._digests.add(fingerprint.keys.tolist(), position)
+            self._indexed += 1
 
     def __len__(self) -> int:
-        return len(self._shingles)
+        return self._indexed

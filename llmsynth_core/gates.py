@@ -7,11 +7,16 @@ an example they were shown.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 from llmsynth_core.config import GenerationConfig
 from llmsynth_core.dedup import Fingerprint, NearDuplicateIndex, max_containment, shingles
+from llmsynth_core.digests import TextSet
 from llmsynth_core.parsing import Verdict, judge, normalise
+
+# Few-shot examples whose shingles a label's gates keep for the copy check (a few MB).
+EXAMPLE_SHINGLES_CACHED = 1024
 
 
 class QualityGates:
@@ -20,10 +25,12 @@ class QualityGates:
     def __init__(self, generation: GenerationConfig, examples: Mapping[str, str]) -> None:
         self._config = generation
         self._examples = examples
-        self._example_shingles: dict[str, frozenset[str]] = {}
-        self._seen: set[str] = set()
+        self._example_shingles: OrderedDict[str, frozenset[str]] = OrderedDict()
+        # The accepted texts (normalised): exact duplicates are looked up here, and the
+        # near-duplicate index compares with the same copy.
+        self._seen = TextSet()
         threshold = generation.near_duplicate_jaccard
-        self._near = NearDuplicateIndex(threshold) if threshold is not None else None
+        self._near = NearDuplicateIndex(threshold, self._seen) if threshold is not None else None
         self._pending: tuple[str, Fingerprint] | None = None
 
     def judge(self, raw: str, finish_reason: str | None, example_ids: Sequence[str]) -> Verdict:
@@ -51,18 +58,27 @@ class QualityGates:
         return verdict
 
     def accept(self, text: str) -> None:
-        self._seen.add(normalise(text))
-        if self._near is not None:
+        if self._near is None:
+            self._seen.add(normalise(text))
+        else:
             pending = self._pending
             fingerprint = (
                 pending[1]
                 if pending is not None and pending[0] == text
                 else self._near.fingerprint(text)
             )
-            self._near.add(fingerprint)
+            self._near.add(fingerprint)  # keeps the text in self._seen too
         self._pending = None
 
     def _shingles_of(self, example_id: str) -> frozenset[str]:
-        if example_id not in self._example_shingles:
-            self._example_shingles[example_id] = shingles(self._examples.get(example_id, ""))
-        return self._example_shingles[example_id]
+        # The most recently shown examples only: kept for the whole pool, a few KB each, the
+        # cache grew with the requests to the pool's size (30,000 texts a label in AG News).
+        cache = self._example_shingles
+        found = cache.get(example_id)
+        if found is None:
+            found = cache[example_id] = shingles(self._examples.get(example_id, ""))
+            if len(cache) > EXAMPLE_SHINGLES_CACHED:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(example_id)
+        return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 # Bumped whenever cleaning or judging changes, so stored generation artifacts are re-judged
@@ -120,7 +120,7 @@ def judge(
     finish_reason: str | None,
     min_chars: int,
     max_chars: int,
-    seen: set[str],
+    seen: Container[str],
     trim_truncated: bool = True,
 ) -> Verdict:
     """Clean one completion and decide whether it is a usable training example."""

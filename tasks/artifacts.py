@@ -7,7 +7,8 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 # Re-exported: the model lives in core, so core code can name artifacts too.
 from llmsynth_core.refs import ArtifactRef as ArtifactRef
 from llmsynth_core.schemas import SCHEMAS, check_table, to_table
+from tasks.parquet_batches import BATCH_ROWS
 
 DATA = "data.parquet"
 MANIFEST = "manifest.json"
@@ -101,6 +103,52 @@ class ArtifactStore:
         )
         full = {**manifest, "artifact": ref.model_dump(), "provenance": provenance()}
         self._put(uri, data)
+        self._put(join_uri(directory, MANIFEST), json.dumps(full, indent=2, default=str).encode())
+        return ref
+
+    @contextmanager
+    def staged(self, kind: str, key: str) -> Iterator[Path]:
+        """A local path to write an artifact's Parquet to (a `ParquetBatchWriter`), then hand
+        to `publish_file`; removed on the way out if it was not published."""
+        if self.is_local:
+            directory = Path(self.location(kind, key))
+            directory.mkdir(parents=True, exist_ok=True)
+        else:
+            directory = Path(tempfile.gettempdir())
+        fd, name = tempfile.mkstemp(dir=directory, prefix=f".{DATA}.", suffix=".staged")
+        os.close(fd)
+        path = Path(name)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def publish_file(
+        self, kind: str, key: str, path: Path, schema_name: str, manifest: dict[str, Any]
+    ) -> ArtifactRef:
+        """`write` for a Parquet file already written to a `staged` path: checked against its
+        schema, moved (or uploaded) into place, then the manifest."""
+        found = self.existing(kind, key)
+        if found is not None:
+            return found
+        check_table(pq.read_schema(path).empty_table(), SCHEMAS[schema_name], schema_name)
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        directory = self.location(kind, key)
+        uri = join_uri(directory, DATA)
+        ref = ArtifactRef(
+            uri=uri,
+            schema_name=schema_name,
+            rows=pq.read_metadata(path).num_rows,
+            sha256=digest.hexdigest(),
+        )
+        full = {**manifest, "artifact": ref.model_dump(), "provenance": provenance()}
+        if self.is_local:
+            os.replace(path, uri)
+        else:
+            self.fs.put_file(str(path), uri)
         self._put(join_uri(directory, MANIFEST), json.dumps(full, indent=2, default=str).encode())
         return ref
 
@@ -188,17 +236,31 @@ def read_text(location: str) -> str:
     return text
 
 
-def read_artifact(ref: ArtifactRef) -> pd.DataFrame:
-    """Read (from a local path or any fsspec URI) and check the declared schema."""
-    return read_parquet(ref.uri, ref.schema_name)
+def read_artifact(ref: ArtifactRef, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read (from a local path or any fsspec URI) and check the declared schema; `columns`
+    reads only those."""
+    return read_parquet(ref.uri, ref.schema_name, columns)
 
 
-def read_parquet(uri: str, schema_name: str) -> pd.DataFrame:
+def read_parquet(uri: str, schema_name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    schema = SCHEMAS[schema_name]
+    if columns is not None:
+        schema = pa.schema([schema.field(name) for name in columns])
     with fsspec.open(uri, "rb") as handle:
-        table = pq.read_table(handle)
-    check_table(table, SCHEMAS[schema_name], schema_name)
+        table = pq.read_table(handle, columns=columns)
+    check_table(table, schema, schema_name)
     frame: pd.DataFrame = table.to_pandas()
     return frame
+
+
+def iter_artifact(ref: ArtifactRef, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """An artifact's rows, in order, as tables of at most `batch_rows` rows; schema checked."""
+    with fsspec.open(ref.uri, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        schema = SCHEMAS[ref.schema_name]
+        check_table(parquet.schema_arrow.empty_table(), schema, ref.schema_name)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            yield pa.Table.from_batches([batch])
 
 
 def _atomic(path: Path, write: Any) -> None:

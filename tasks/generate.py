@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from llmsynth_core.config import ExperimentConfig, Mode
-from llmsynth_core.generation import batch_sender, generate_label_in_waves, live_sender
+from llmsynth_core.generation import (
+    RowSink,
+    batch_sender,
+    generate_label_in_waves,
+    live_sender,
+)
 from llmsynth_core.hashing import stable_hash
 from llmsynth_core.manifests import generation_manifest
 from llmsynth_core.parsing import GATES_VERSION
 from llmsynth_core.prompts import COMPLETION_LAYOUT_VERSION, Example, PromptContext
 from llmsynth_core.schemas import GENERATIONS
 from llmsynth_core.taskspec import TaskSpec
-from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir
+from tasks.artifacts import ArtifactRef, ArtifactStore, local_state_dir, read_parquet
 from tasks.batch_client import BatchClient
 from tasks.batch_requester import BatchProgress, BatchRequester
 from tasks.batch_store import BatchStore
 from tasks.budget import BudgetLedger, charge_reuse, run_ledger
+from tasks.parquet_batches import ParquetBatchWriter
 from tasks.progress import ProgressArtifact, reporter
 from tasks.requester import open_requester
 from tasks.retry import transport_failures_only
@@ -81,7 +86,8 @@ async def generate_label_task(
 
     Chunks in threads of their own (one event loop each) fought over the GIL and halved
     throughput on two cores; awaited together they interleave on the flow's loop. The few
-    blocking steps (reading the pool, writing Parquet) run in a worker thread.
+    blocking steps (reading the pool, publishing the artifact) run in a worker thread. Rows go
+    to Parquet in batches as they are judged, so a chunk's memory does not grow with its size.
     """
     store = ArtifactStore(store_root)
     key = generation_key(spec, config, mode, label, snapshot.train.sha256)
@@ -97,11 +103,21 @@ async def generate_label_task(
     ctx = PromptContext(spec, config.llm, config.generation, mode, label, examples)
     reporter.add(progress_id, per_label)
     progress = ProgressArtifact(f"generate-{spec.id}-{mode}-{label}", progress_id)
-    rows = await _generate(ctx, config, store, base_url, ledger, progress, key)
-    frame = pd.DataFrame(rows)
-    await progress.finish(int(frame["accepted"].sum()), per_label)
-    manifest = generation_manifest(spec, config, mode, label, frame)
-    return await asyncio.to_thread(store.write, "generations", key, frame, "generations", manifest)
+    with store.staged("generations", key) as staged:
+        with ParquetBatchWriter(staged, GENERATIONS, "generations", compression="zstd") as out:
+            await _generate(ctx, config, store, base_url, ledger, progress, key, out.add)
+        # The manifest's totals, from the columns they need (as exact as from the whole frame).
+        totals = await asyncio.to_thread(
+            read_parquet, str(staged), "generations", _MANIFEST_COLUMNS
+        )
+        await progress.finish(int(totals["accepted"].sum()), per_label)
+        manifest = generation_manifest(spec, config, mode, label, totals)
+        return await asyncio.to_thread(
+            store.publish_file, "generations", key, staged, "generations", manifest
+        )
+
+
+_MANIFEST_COLUMNS = ["accepted", "reject_reason", "cost_usd", "prompt_tokens", "completion_tokens"]
 
 
 def label_examples(snapshot: DataSnapshot, label: str) -> list[Example]:
@@ -119,7 +135,8 @@ async def _generate(
     ledger: BudgetLedger,
     progress: ProgressArtifact,
     chunk_key: str,
-) -> list[dict[str, object]]:
+    on_row: RowSink,
+) -> None:
     state_dir = local_state_dir(store.root)
     async with open_requester(config, state_dir, base_url, ledger) as requester:
         batches: BatchRequester | None = None
@@ -150,8 +167,9 @@ async def _generate(
         kind = "embedded" if config.llm.is_embedded else "openai-compatible"
         if batches is None:
             send = live_sender(requester, config.runtime.concurrency)
-            return await generate_label_in_waves(ctx, send, kind, on_progress)
+            await generate_label_in_waves(ctx, send, kind, on_progress, on_row)
+            return
         try:
-            return await generate_label_in_waves(ctx, batch_sender(batches), kind, on_progress)
+            await generate_label_in_waves(ctx, batch_sender(batches), kind, on_progress, on_row)
         finally:
             await batches.aclose()

@@ -1,20 +1,25 @@
 """A persistent per-request cache, so no completed (paid) call is ever sent twice.
 
 It lives in the state database (`tasks/state_db.py`): a SQLite file on one machine, PostgreSQL
-when several hosts share it. Every reply is committed on its own as it arrives, so a run
-killed with SIGKILL keeps every reply that had arrived, and a rerun with the same requests, on
-any host that opens the same database, reads them back instead of calling again.
+when several hosts share it. Every reply is committed before its request's caller goes on
+(replies that arrive together share a transaction, `put_many`), so a run killed with SIGKILL
+keeps every reply that had arrived, and a rerun with the same requests, on any host that opens
+the same database, reads them back instead of calling again.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from llmsynth_core.llm_types import LLMResponse
-from tasks.state_db import insert_or_ignore, replies, sqlite_url, state_engine, writing
+from tasks.state_db import insert_or_ignore_many, replies, sqlite_url, state_engine, writing
+
+# Bound parameters of one IN query (SQLite allows 32,766, PostgreSQL 65,535).
+_IN_LIMIT = 1000
 
 
 class RequestCache:
@@ -24,22 +29,35 @@ class RequestCache:
         self._engine = state_engine(url)
 
     def get(self, request_hash: str) -> LLMResponse | None:
+        return self.get_many([request_hash])[0]
+
+    def get_many(self, request_hashes: Sequence[str]) -> list[LLMResponse | None]:
+        """The stored reply of each hash, in order (None where there is none), in one query."""
+        found: dict[str, str] = {}
         with self._engine.connect() as connection:
-            reply = connection.execute(
-                sa.select(replies.c.reply).where(replies.c.hash == request_hash)
-            ).scalar_one_or_none()
-        return None if reply is None else LLMResponse.model_validate_json(reply)
+            for start in range(0, len(request_hashes), _IN_LIMIT):
+                wanted = sorted(set(request_hashes[start : start + _IN_LIMIT]))
+                query = sa.select(replies.c.hash, replies.c.reply).where(replies.c.hash.in_(wanted))
+                found.update((key, reply) for key, reply in connection.execute(query))
+        return [
+            None if (reply := found.get(key)) is None else LLMResponse.model_validate_json(reply)
+            for key in request_hashes
+        ]
 
     def put(self, request_hash: str, response: LLMResponse) -> None:
         """Store a reply; a reply already stored under the hash (by any process) is kept."""
+        self.put_many([(request_hash, response)])
+
+    def put_many(self, items: Sequence[tuple[str, LLMResponse]]) -> list[None]:
+        """`put` for each (hash, reply), in one transaction; one None per item (a `Coalescer`
+        answers each caller)."""
+        now = time.time()
+        rows = [
+            {"hash": key, "reply": response.model_dump_json(), "at": now} for key, response in items
+        ]
         with writing(self._engine) as connection:
-            insert_or_ignore(
-                connection,
-                replies,
-                hash=request_hash,
-                reply=response.model_dump_json(),
-                at=time.time(),
-            )
+            insert_or_ignore_many(connection, replies, rows)
+        return [None] * len(items)
 
     def __len__(self) -> int:
         with self._engine.connect() as connection:

@@ -18,6 +18,7 @@ from llmsynth_core.config import ExperimentConfig, LLMConfig
 from llmsynth_core.costs import reply_cost, request_cost, request_tokens
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 from tasks.budget import BudgetLedger
+from tasks.coalesce import Coalescer
 from tasks.llm_client import LLMClient
 from tasks.ratelimit import RateLimiter, limiter_for
 from tasks.request_cache import RequestCache
@@ -54,11 +55,15 @@ class Requester:
         self._limiter = limiter
         self._llm = llm
         self.stats = CallStats()
+        # Lookups and writes of requests in flight together share a query or a transaction,
+        # in a worker thread; a write is durable before its caller goes on, as one by one.
+        self._lookups = Coalescer(cache.get_many)
+        self._stores = Coalescer(cache.put_many)
 
     async def __call__(self, request: LLMRequest) -> LLMResponse:
-        hit = self.cached(request)
+        hit = await self._lookups(request.request_hash())
         if hit is not None:
-            return hit
+            return self._served(request, hit)
         request_hash = request.request_hash()
         prompt_tokens = request_tokens(request)
         reserved_tokens = prompt_tokens + request.max_tokens
@@ -70,7 +75,8 @@ class Requester:
         except BaseException:
             self._ledger.settle(reservation, request_hash, None)
             raise
-        cost = self.keep(request, response)
+        await self._stores((request_hash, response))
+        cost = self._count(response)
         self._ledger.settle(reservation, request_hash, cost)
         used = response.prompt_tokens + response.completion_tokens
         self._limiter.settle(reserved_tokens, used)
@@ -80,14 +86,19 @@ class Requester:
         """The reply already bought for this request, charged to the ledger at the price paid
         for it (live or batch), or None."""
         hit = self._cache.get(request.request_hash())
-        if hit is not None:
-            self._ledger.charge(request.request_hash(), reply_cost(hit, self._llm))
-            self.stats.cached += 1
+        return None if hit is None else self._served(request, hit)
+
+    def _served(self, request: LLMRequest, hit: LLMResponse) -> LLMResponse:
+        self._ledger.charge(request.request_hash(), reply_cost(hit, self._llm))
+        self.stats.cached += 1
         return hit
 
     def keep(self, request: LLMRequest, response: LLMResponse) -> float:
         """Cache a reply just bought (live or from a batch) and count it; returns its cost."""
         self._cache.put(request.request_hash(), response)
+        return self._count(response)
+
+    def _count(self, response: LLMResponse) -> float:
         cost = reply_cost(response, self._llm)
         self.stats.sent += 1
         self.stats.tokens += response.prompt_tokens + response.completion_tokens

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import fsspec
@@ -14,6 +16,7 @@ from llmsynth_core.errors import DataError
 from llmsynth_core.run_layout import FileKind, RunFile, RunLayout
 from llmsynth_core.schemas import check_table, to_table
 from tasks.artifacts import join_uri
+from tasks.parquet_batches import ParquetBatchWriter
 
 
 class RunDir:
@@ -35,6 +38,15 @@ class RunDir:
         with fsspec.open(self.uri(file), "wb", auto_mkdir=True) as handle:
             pq.write_table(table, handle)
         return self.uri(file)
+
+    @contextmanager
+    def writer(self, file: RunFile) -> Iterator[ParquetBatchWriter]:
+        """A Parquet file written in batches, each checked against the declared schema."""
+        with (
+            fsspec.open(self.uri(file), "wb", auto_mkdir=True) as handle,
+            ParquetBatchWriter(handle, _schema(file), file.name) as writer,
+        ):
+            yield writer
 
     def read_frame(self, file: RunFile) -> pd.DataFrame:
         """A Parquet file, checked against its declared schema.

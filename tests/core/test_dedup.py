@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from llmsynth_core import digests
 from llmsynth_core.config import GenerationConfig
 from llmsynth_core.dedup import (
     NearDuplicateIndex,
@@ -53,12 +54,17 @@ def test_index_confirms_candidates_with_exact_jaccard() -> None:
     assert len(index) == 2000
 
 
-def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures() -> None:
-    """Our band dicts stand in for `MinHashLSH`; they must propose exactly what it would."""
+@pytest.mark.parametrize("merge_every", [8192, 7])
+def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures(
+    merge_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our band digests stand in for `MinHashLSH`; they must propose exactly what it would,
+    from the sorted array as from the texts added since its last merge."""
     import zlib
 
     from datasketch import MinHash, MinHashLSH
 
+    monkeypatch.setattr(digests, "MERGE_EVERY", merge_every)
     rng = random.Random(1)
     words = [f"w{i}" for i in range(5)]  # a tiny vocabulary: many shared bands
     texts = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(300)]
@@ -78,6 +84,57 @@ def test_candidates_are_those_of_datasketchs_lsh_on_the_same_signatures() -> Non
     assert 200 < proposed < 300 * 299 // 4, (
         "too few or too many candidates for the comparison to mean anything"
     )
+
+
+def test_band_digest_collisions_never_change_a_verdict() -> None:
+    """With every band digest colliding, each text is a digest match of every other: the
+    verdicts and candidates must still be those of the exact bands and Jaccard."""
+    rng = random.Random(2)
+    words = [f"w{i}" for i in range(40)]
+    bases = [[rng.choice(words) for _ in range(16)] for _ in range(30)]
+    texts = []
+    for _ in range(120):  # one word changed in a base text, or none: many near duplicates
+        text = list(rng.choice(bases))
+        text[rng.randrange(16)] = rng.choice(words)
+        texts.append(" ".join(text))
+    exact, colliding = NearDuplicateIndex(threshold=0.6), NearDuplicateIndex(threshold=0.6)
+    colliding._mix[:] = 0  # every band's digest is its band's salt alone
+    verdicts = []
+    for text in texts:
+        mine, theirs = exact.fingerprint(text), colliding.fingerprint(text)
+        assert len(colliding._digest_matches(theirs)) == len(colliding)
+        assert colliding.candidates(theirs) == exact.candidates(mine)
+        verdicts.append(exact.find(mine))
+        assert colliding.find(theirs) == verdicts[-1]
+        if not verdicts[-1]:
+            exact.add(mine)
+            colliding.add(theirs)
+    assert 10 < sum(verdicts) < 110, "the comparison needs both verdicts"
+
+
+def test_gates_hold_a_few_hundred_bytes_per_accepted_text() -> None:
+    import tracemalloc
+
+    rng = random.Random(3)
+    words = [f"word{i}" for i in range(3000)]
+    texts = [" ".join(rng.choice(words) for _ in range(20)) for _ in range(2000)]
+    gates = _gates()
+    for text in texts[:10]:  # imports and first allocations, untraced
+        gates.accept(gates.judge(text, "stop", ()).text)
+    tracemalloc.start()
+    for text in texts[10:]:
+        verdict = gates.judge(text, "stop", ())
+        assert verdict.reason is None
+        gates.accept(verdict.text)
+    # What is left once the latest entries are merged (the dicts before a merge are bounded).
+    gates._seen._digests.merge()
+    assert gates._near is not None
+    gates._near._digests.merge()
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # Its text (~130 bytes here), an 8-byte end, a 12-byte digest entry for exact duplicates
+    # and 16 bands x 8 bytes; a str in a set plus dicts of bands and shingle sets took 6.5 KB.
+    assert held / len(texts) < 400, held / len(texts)
 
 
 def _gates(**overrides: object) -> QualityGates:
@@ -108,3 +165,44 @@ def test_gates_can_be_switched_off() -> None:
     gates = _gates(near_duplicate_jaccard=None, copy_containment=None)
     gates.accept(gates.judge(BASE, "stop", ("ex1",)).text)
     assert gates.judge(BASE.replace("Tuesday", "Monday"), "stop", ("ex1",)).reason is None
+
+
+@pytest.mark.parametrize("merge_every", [8192, 3])
+def test_text_set_is_a_set_of_strings_in_order(
+    merge_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests, "MERGE_EVERY", merge_every)
+    texts = digests.TextSet()
+    words = ["", "a", "ünïcode ✓", "a b", "b a", "a"]
+    positions = [texts.add(word) for word in words]
+    assert positions == list(range(6)) and len(texts) == 6
+    assert [texts[i] for i in positions] == words
+    assert all(word in texts for word in words)
+    assert "a b " not in texts and "c" not in texts and 3 not in texts
+
+
+def test_digest_map_finds_every_position_of_a_digest_across_merges() -> None:
+    found = digests.DigestMap(merge_every=4)
+    for position in range(10):
+        found.add([position % 3, 100 + position], position)
+    import numpy as np
+
+    keys = np.array([1, 105, 7], dtype=np.uint64)
+    assert found.find(keys) == {1, 4, 7, 5}
+
+
+def test_copy_check_keeps_the_shingles_of_recent_examples_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import llmsynth_core.gates as gates_module
+
+    monkeypatch.setattr(gates_module, "EXAMPLE_SHINGLES_CACHED", 2)
+    examples = {
+        f"ex{i}": f"Report {i}: the summit in city {i} ended without a deal." for i in range(6)
+    }
+    gates = QualityGates(GenerationConfig(), examples)
+    for i in range(6):
+        copy = "Breaking: " + examples[f"ex{i}"]
+        assert gates.judge(copy, "stop", (f"ex{i}",)).reason == "copied_example"
+        assert gates.judge(copy, "stop", ("ex0",)).reason == (None if i else "copied_example")
+    assert list(gates._example_shingles) == ["ex5", "ex0"]

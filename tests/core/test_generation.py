@@ -240,3 +240,45 @@ def test_rows_carry_request_provenance(ag_news: TaskSpec) -> None:
         assert row["seed"] == request.seed
         assert row["prompt_version"] == "ag_news@1"
         assert row["completion_tokens"] == 9
+
+
+def test_a_conversation_split_across_rounds_keeps_its_history(ag_news: TaskSpec) -> None:
+    # Round one is requests 0-4 (request 1 is refused), so round two is request 5 alone: the
+    # last turn of the conversation of 3 and 4, whose replies were judged in round one.
+    ctx = _ctx(ag_news, per_label=5, conversation_length=3, history_turns=4)
+    llm = ScriptedLLM(ctx, lambda i: REFUSAL if i == 1 else f"Reply {i}: the summit ends.")
+    rows = _run(ctx, llm, concurrency=2)
+    assert [row["request_index"] for row in rows] == list(range(6))
+    assistants = [m.content for m in llm.requests[5].messages if m.role == "assistant"]
+    assert assistants == ["Reply 3: the summit ends.", "Reply 4: the summit ends."]
+
+
+def test_rows_handed_to_a_sink_are_the_rows_otherwise_returned(ag_news: TaskSpec) -> None:
+    ctx = _ctx(ag_news, per_label=6, max_attempts_factor=3.0, conversation_length=2)
+    returned = _run(ctx, ScriptedLLM(ctx, _mixed, jitter=4), concurrency=3)
+    streamed: list[dict[str, Any]] = []
+    llm = ScriptedLLM(ctx, _mixed, jitter=5)
+    assert asyncio.run(generate_label(ctx, llm, 3, "fake", on_row=streamed.append)) == []
+    assert streamed == returned
+
+
+def test_a_round_keeps_only_concurrency_coroutines_and_runs_every_chain_after_a_failure(
+    ag_news: TaskSpec,
+) -> None:
+    ctx = _ctx(ag_news, per_label=40, conversation_length=1)
+    scripted = ScriptedLLM(ctx, lambda i: f"Unique report {i} on the ceasefire talks.", jitter=6)
+    alive: list[int] = []
+
+    async def call(request: LLMRequest) -> LLMResponse:
+        alive.append(len(asyncio.all_tasks()))
+        index = scripted.index_of_seed[request.seed]
+        if index in (9, 3):
+            await asyncio.sleep(0.01 if index == 3 else 0)  # 9 fails first, 3 is raised
+            raise ValueError(f"request {index} failed")
+        return await scripted(request)
+
+    with pytest.raises(ValueError, match="request 3 failed"):
+        asyncio.run(generate_label(ctx, call, 4, "fake"))
+    # Under a gather over the whole round, each of its 40 requests had a waiting task.
+    assert max(alive) <= 4 + 1
+    assert sorted(scripted.requests) == sorted(set(range(40)) - {3, 9})
