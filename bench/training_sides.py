@@ -1,0 +1,460 @@
+"""One side of the training benchmark in its own process, so its peak RSS is its own.
+
+`python -m bench.training_sides '<RunSpec as JSON>'` trains and scores one side once and prints
+`RESULT <json>` as its last line. The sides:
+
+- llmsynth: `llmsynth_core.training.train_classifier`, then `predict_proba`.
+- hf-plain: the Hugging Face `Trainer` with its documented defaults (fp32, random sampling).
+- hf-tuned: the `Trainer` as a speed-minded user sets it up on the same device: bf16 where
+  llmsynth trains in bf16, `group_by_length` with precomputed lengths, fused AdamW and, on
+  request, `torch_compile`.
+
+Both Trainer sides get pre-tokenised datasets (made before their clock starts) and
+`DataCollatorWithPadding`; timed training is model loading plus training on every side.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmsynth_core.config import TrainingConfig
+from llmsynth_core.metrics import macro_f1
+from llmsynth_core.training import EpochLog, bf16_autocast_used, train_classifier
+
+SIDES = ("llmsynth", "hf-tuned", "hf-plain")
+PHASES = ("collate", "forward", "backward", "optimizer")
+RESULT_PREFIX = "RESULT "
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one side's process needs; it travels as JSON on the command line."""
+
+    side: str
+    device: str
+    seed: int
+    model_dir: str
+    train_path: str
+    test_path: str
+    n_train: int
+    n_test: int
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    max_length: int
+    learning_rate: float
+    hf_compile: bool = False
+    profile: bool = False
+    score: bool = True  # False on cuda: a randomly initialised encoder has no F1 worth reading
+
+
+@dataclass
+class RunResult:
+    """What one run measured: seconds, Macro-F1 and test predictions, peaks, phase totals."""
+
+    side: str
+    seed: int
+    train_s: float
+    loop_s: float
+    steps: int
+    infer_s: float | None
+    macro_f1: float | None
+    predictions: list[int] | None
+    peak_rss_mib: float
+    peak_gpu_mib: float | None
+    train_precision: str
+    infer_precision: str | None
+    tokenise_s: float
+    phases: dict[str, float] | None = None  # seconds per PHASES name, summed over steps
+    phase_steps: int = 0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Texts with their label ids, in file order."""
+
+    texts: list[str]
+    labels: list[int]
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """Train and test rows plus label names ordered by label id."""
+
+    train: Split
+    test: Split
+    label_names: list[str]
+
+
+def load_split(path: Path, n: int) -> tuple[Split, dict[int, str]]:
+    """First `n` rows of a Parquet split, and the label id -> name map seen in them."""
+    frame = pd.read_parquet(path, columns=["text", "label", "label_id"]).head(n)
+    names = dict(zip(frame["label_id"].astype(int), frame["label"].astype(str), strict=True))
+    split = Split(texts=frame["text"].tolist(), labels=frame["label_id"].astype(int).tolist())
+    return split, names
+
+
+def load_data(train_path: Path, test_path: Path, n_train: int, n_test: int) -> BenchData:
+    """Train and test rows; label ids must mean the same in both files."""
+    train, train_names = load_split(train_path, n_train)
+    test, test_names = load_split(test_path, n_test)
+    names = {**train_names, **test_names}
+    if any(train_names.get(i, name) != name for i, name in test_names.items()):
+        raise ValueError(f"label ids differ between train {train_names} and test {test_names}")
+    return BenchData(train=train, test=test, label_names=[names[i] for i in sorted(names)])
+
+
+def training_config(spec: RunSpec) -> TrainingConfig:
+    """The one set of hyperparameters every side uses (llmsynth's defaults for the rest)."""
+    return TrainingConfig(
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        learning_rate=spec.learning_rate,
+        max_length=spec.max_length,
+        seeds=[spec.seed],
+    )
+
+
+@dataclass
+class PhaseClock:
+    """Time per training-step phase from process-wide hooks, so no trainer's code changes.
+
+    A step runs: [collate, scheduler, zero_grad] -> forward -> backward, grad clip -> optimizer.
+    The top-level forward is the first training-mode module call outside any other; the
+    optimizer's step hooks close the step. Inference (eval mode) is not counted.
+    """
+
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    steps: int = 0
+    _depth: int = 0
+    _forward_start: float = 0.0
+    _forward_end: float = 0.0
+    _optimizer_start: float = 0.0
+    _step_end: float | None = None
+
+    def before_module(self, module: Any, _args: Any) -> None:
+        if not module.training:
+            return
+        if self._depth == 0:
+            self._forward_start = time.perf_counter()
+            if self._step_end is not None:
+                self.totals["collate"] += self._forward_start - self._step_end
+        self._depth += 1
+
+    def after_module(self, module: Any, _args: Any, _output: Any) -> None:
+        if not module.training or self._depth == 0:
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            self._forward_end = time.perf_counter()
+            self.totals["forward"] += self._forward_end - self._forward_start
+
+    def before_step(self, _optimizer: Any, _args: Any, _kwargs: Any) -> None:
+        self._optimizer_start = time.perf_counter()
+        self.totals["backward"] += self._optimizer_start - self._forward_end
+
+    def after_step(self, _optimizer: Any, _args: Any, _kwargs: Any) -> None:
+        self._step_end = time.perf_counter()
+        self.totals["optimizer"] += self._step_end - self._optimizer_start
+        self.steps += 1
+
+    def end_epoch(self) -> None:
+        """Forget the last step's end, so epoch boundaries do not count as collate time."""
+        self._step_end = None
+
+
+@contextmanager
+def phase_hooks(clock: PhaseClock | None) -> Iterator[None]:
+    """Install `clock`'s hooks on every module and optimizer for the block (no-op for None)."""
+    if clock is None:
+        yield
+        return
+    from torch.nn.modules import module as nn_module
+    from torch.optim import optimizer as optim_module
+
+    handles = [
+        nn_module.register_module_forward_pre_hook(clock.before_module),
+        nn_module.register_module_forward_hook(clock.after_module),
+        optim_module.register_optimizer_step_pre_hook(clock.before_step),
+        optim_module.register_optimizer_step_post_hook(clock.after_step),
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_gpu_mib(device: str) -> float | None:
+    """Peak GPU memory torch allocated in this process, on CUDA."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return float(torch.cuda.max_memory_allocated()) / 2**20
+
+
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so a clock read after it covers it."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def warm_up(spec: RunSpec, data: BenchData, bf16: bool) -> None:
+    """One forward and backward pass in the side's precision, so one-time start-up costs
+    (thread pools, kernel selection, CUDA context) hit no timed run."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        spec.model_dir, num_labels=len(data.label_names), local_files_only=True
+    ).to(spec.device)
+    batch = tokenizer(
+        data.train.texts[: spec.batch_size],
+        truncation=True,
+        max_length=spec.max_length,
+        padding=True,
+        return_tensors="pt",
+    ).to(spec.device)
+    device_type = "cuda" if spec.device.startswith("cuda") else "cpu"
+    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch).logits.float().sum()
+    loss.backward()
+    sync(spec.device)
+    del model, loss
+    gc.collect()
+
+
+def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResult:
+    """Train, time and score llmsynth's trainer."""
+    from transformers import AutoTokenizer
+
+    config = training_config(spec)
+    bf16 = bf16_autocast_used(spec.device, config.precision)
+    warm_up(spec, data, bf16)
+    tokeniser = AutoTokenizer.from_pretrained(spec.model_dir, local_files_only=True)
+    tokenise_s = _timed(
+        lambda: tokeniser(data.train.texts, truncation=True, max_length=spec.max_length)
+    )
+    epochs: list[EpochLog] = []
+
+    def on_epoch(log: EpochLog) -> None:
+        epochs.append(log)
+        if clock is not None:
+            clock.end_epoch()
+
+    n_labels = len(data.label_names)
+    started = time.perf_counter()
+    with phase_hooks(clock):
+        trained = train_classifier(
+            data.train.texts,
+            data.train.labels,
+            n_labels,
+            spec.model_dir,
+            config,
+            on_epoch=on_epoch,
+            label_names=data.label_names,
+            device=spec.device,
+        )
+    sync(spec.device)
+    train_s = time.perf_counter() - started
+    infer_s = predictions = score = None
+    if spec.score:
+        started = time.perf_counter()
+        proba = trained.predict_proba(data.test.texts, batch_size=spec.eval_batch_size)
+        infer_s = time.perf_counter() - started
+        predicted = proba.argmax(axis=1)
+        predictions = [int(p) for p in predicted]
+        score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
+    return RunResult(
+        side=spec.side,
+        seed=spec.seed,
+        train_s=train_s,
+        loop_s=sum(log.seconds for log in epochs),
+        steps=sum(log.steps for log in epochs),
+        infer_s=infer_s,
+        macro_f1=score,
+        predictions=predictions,
+        peak_rss_mib=peak_rss_mib(),
+        peak_gpu_mib=peak_gpu_mib(spec.device),
+        train_precision="bf16 autocast" if bf16 else "fp32",
+        infer_precision=None if not spec.score else trained.inference_precision,
+        tokenise_s=tokenise_s,
+        phases=dict(clock.totals) if clock else None,
+        phase_steps=clock.steps if clock else 0,
+    )
+
+
+def hf_arguments(spec: RunSpec, output_dir: str, bf16: bool) -> Any:
+    """TrainingArguments for the side: the documented defaults, or tuned for speed."""
+    from transformers import TrainingArguments
+
+    config = training_config(spec)
+    tuned: dict[str, Any] = {}
+    if spec.side == "hf-tuned":
+        tuned = {
+            "bf16": bf16,
+            "train_sampling_strategy": "group_by_length",
+            "length_column_name": "length",  # precomputed, so the sampler does not measure
+            "optim": "adamw_torch_fused",
+            "torch_compile": spec.hf_compile,
+        }
+    return TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=spec.eval_batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio here
+        seed=config.seeds[0],
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=spec.device == "cpu",
+        **tuned,
+    )
+
+
+def hf_tokenised(tokenizer: Any, split: Split, max_length: int) -> Any:
+    """A `datasets.Dataset` of token ids, labels and lengths, built with `Dataset.map`."""
+    from datasets import Dataset
+
+    def encode(rows: dict[str, list[Any]]) -> dict[str, Any]:
+        encoded = tokenizer(rows["text"], truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return dict(encoded)
+
+    raw = Dataset.from_dict({"text": split.texts, "labels": split.labels})
+    return raw.map(encode, batched=True, remove_columns=["text"])
+
+
+def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResult:
+    """Train, time and score the Hugging Face `Trainer` on pre-tokenised data."""
+    from datasets.utils.logging import disable_progress_bar
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        PrinterCallback,
+        Trainer,
+        TrainerCallback,
+        set_seed,
+    )
+
+    disable_progress_bar()
+    bf16 = spec.side == "hf-tuned" and bf16_autocast_used(spec.device, "auto")
+    warm_up(spec, data, bf16)
+    n_labels = len(data.label_names)
+    tokenizer = AutoTokenizer.from_pretrained(spec.model_dir, local_files_only=True)
+    started = time.perf_counter()
+    train_set = hf_tokenised(tokenizer, data.train, spec.max_length)
+    tokenise_s = time.perf_counter() - started
+    test_set = hf_tokenised(tokenizer, data.test, spec.max_length) if spec.score else None
+
+    class EpochEnd(TrainerCallback):  # type: ignore[misc]
+        def on_epoch_end(self, *_args: Any, **_kwargs: Any) -> None:
+            if clock is not None:
+                clock.end_epoch()
+
+    with tempfile.TemporaryDirectory() as output_dir, phase_hooks(clock):
+        started = time.perf_counter()
+        set_seed(spec.seed)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            spec.model_dir,
+            num_labels=n_labels,
+            id2label=dict(enumerate(data.label_names)),
+            label2id={name: i for i, name in enumerate(data.label_names)},
+            local_files_only=True,
+        )
+        trainer = Trainer(
+            model=model,
+            args=hf_arguments(spec, output_dir, bf16),
+            train_dataset=train_set,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            processing_class=tokenizer,
+            callbacks=[EpochEnd()],
+        )
+        trainer.remove_callback(PrinterCallback)  # its end-of-training dict is noise here
+        loop_started = time.perf_counter()
+        output = trainer.train()
+        sync(spec.device)
+        done = time.perf_counter()
+        infer_s = predictions = score = None
+        if test_set is not None:
+            logits = trainer.predict(test_set.remove_columns(["length"])).predictions
+            infer_s = time.perf_counter() - done
+            predicted = np.asarray(logits).argmax(axis=1)
+            predictions = [int(p) for p in predicted]
+            score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
+    precision = "bf16 autocast" if bf16 else "fp32"
+    return RunResult(
+        side=spec.side,
+        seed=spec.seed,
+        train_s=done - started,
+        loop_s=done - loop_started,
+        steps=int(output.global_step),
+        infer_s=infer_s,
+        macro_f1=score,
+        predictions=predictions,
+        peak_rss_mib=peak_rss_mib(),
+        peak_gpu_mib=peak_gpu_mib(spec.device),
+        train_precision=precision,
+        infer_precision=precision if spec.score else None,
+        tokenise_s=tokenise_s,
+        phases=dict(clock.totals) if clock else None,
+        phase_steps=clock.steps if clock else 0,
+    )
+
+
+def run(spec: RunSpec) -> RunResult:
+    """One run of one side."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    if spec.side not in SIDES:
+        raise ValueError(f"unknown side {spec.side!r}; choose one of {SIDES}")
+    data = load_data(Path(spec.train_path), Path(spec.test_path), spec.n_train, spec.n_test)
+    clock = PhaseClock() if spec.profile else None
+    runner = run_llmsynth if spec.side == "llmsynth" else run_hf
+    return runner(spec, data, clock)
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str]) -> None:
+    spec = RunSpec(**json.loads(argv[0]))
+    result = run(spec)
+    print(RESULT_PREFIX + json.dumps(asdict(result)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
