@@ -244,6 +244,9 @@ def warm_up(spec: RunSpec, data: BenchData, bf16: bool) -> None:
     sync(spec.device)
     del model, loss
     gc.collect()
+    if spec.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()  # the peak printed is training's, not warm-up's
 
 
 def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResult:
@@ -400,14 +403,14 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         )
         trainer.remove_callback(PrinterCallback)  # its end-of-training dict is noise here
         loop_started = time.perf_counter()
-        output = trainer.train()
+        trained = trainer.train()
         sync(spec.device)
         done = time.perf_counter()
         infer_s = predictions = score = None
         if test_set is not None:
-            logits = trainer.predict(test_set.remove_columns(["length"])).predictions
+            output = trainer.predict(test_set)
             infer_s = time.perf_counter() - done
-            predicted = np.asarray(logits).argmax(axis=1)
+            predicted = in_dataset_order(trainer, test_set, output, data.test.labels)
             predictions = [int(p) for p in predicted]
             score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
     precision = "bf16 autocast" if bf16 else "fp32"
@@ -416,7 +419,7 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         seed=spec.seed,
         train_s=done - started,
         loop_s=done - loop_started,
-        steps=int(output.global_step),
+        steps=int(trained.global_step),
         infer_s=infer_s,
         macro_f1=score,
         predictions=predictions,
@@ -428,6 +431,20 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         phases=dict(clock.totals) if clock else None,
         phase_steps=clock.steps if clock else 0,
     )
+
+
+def in_dataset_order(trainer: Any, dataset: Any, output: Any, labels: list[int]) -> Any:
+    """Predicted label ids in dataset order. With group_by_length the Trainer also predicts in
+    length-grouped order (its eval sampler is seeded, so asking for it again gives the same
+    order); the labels it returns must match ours in that order."""
+    predicted = np.asarray(output.predictions).argmax(axis=1)
+    sampler = trainer._get_eval_sampler(dataset)
+    order = np.asarray(list(sampler) if sampler is not None else range(len(labels)))
+    if not np.array_equal(np.asarray(output.label_ids), np.asarray(labels)[order]):
+        raise RuntimeError("could not line the Trainer's predictions up with the test rows")
+    in_order = np.empty_like(predicted)
+    in_order[order] = predicted
+    return in_order
 
 
 def run(spec: RunSpec) -> RunResult:
