@@ -3,9 +3,10 @@
 Profiling the fine-tuning loop on CPU showed torch's dropout (`bernoulli_` on every hidden state
 and attention-probability tensor) taking about a sixth of each step; numpy's generator writes
 the same masks several times faster. The drop probability is quantised to 1/65536 (0.1 becomes
-0.100006), kept elements are scaled by 1/(1 - that), and the masks follow from the training
-seed, so a rerun is bit-identical. Swapped in for the duration of training only: the returned
-model carries the stock modules and attention setting.
+0.100006), kept elements are scaled by 1/(1 - that) in the tensor's dtype (as torch's dropout
+does), and the masks follow from the training seed, so a rerun is bit-identical. Swapped in
+for the duration of training only: the returned model carries the stock modules and attention
+setting.
 
 torch and transformers are imported inside the functions that use them.
 """
@@ -35,34 +36,26 @@ def drop_threshold(p: float) -> int:
     return round(p * RESOLUTION)
 
 
-def keep_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float) -> torch.Tensor:
-    """A bool tensor of `shape`, True with probability 1 - drop_threshold(p) / 65536."""
+def dropout_mask(
+    rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype: torch.dtype
+) -> torch.Tensor:
+    """A `dtype` tensor of `shape`: 0 where an element drops (probability
+    drop_threshold(p) / 65536), else 1 / (1 - that) rounded to `dtype`, as torch's own dropout
+    scales in the input's dtype. Values, not a bool mask: multiplying by a bool tensor took
+    eight times as long as by one of the same dtype."""
     import torch
 
+    threshold = drop_threshold(p)
+    scale = torch.tensor(RESOLUTION / (RESOLUTION - threshold), dtype=dtype)
+    width = scale.element_size()
+    bits_dtype = {2: torch.int16, 4: torch.int32, 8: torch.int64}[width]
+    unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[width]
+    bits = unsigned(int(scale.view(bits_dtype).item()) % (1 << (8 * width)))
     count = int(np.prod(shape))
     draws = np.frombuffer(rng.bytes(2 * count), dtype="<u2")
-    return torch.from_numpy(draws >= drop_threshold(p)).view(shape)
-
-
-@functools.cache
-def _masked_scale() -> Any:
-    import torch
-
-    class MaskedScale(torch.autograd.Function):
-        """x * keep * scale, saving only the bool mask for the backward pass."""
-
-        @staticmethod
-        def forward(ctx: Any, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-            ctx.save_for_backward(keep)
-            ctx.scale = scale
-            return torch.mul(x, keep).mul_(scale)
-
-        @staticmethod
-        def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-            (keep,) = ctx.saved_tensors
-            return torch.mul(grad, keep).mul_(ctx.scale), None, None
-
-    return MaskedScale
+    # The 0/1 keep flags times the scale's bit pattern: the scale's bits, or all-zero bits.
+    values = np.multiply(draws >= threshold, bits, dtype=unsigned)
+    return torch.from_numpy(values).view(dtype).view(shape)
 
 
 def apply_dropout(x: torch.Tensor, p: float, rng: np.random.Generator) -> torch.Tensor:
@@ -72,9 +65,8 @@ def apply_dropout(x: torch.Tensor, p: float, rng: np.random.Generator) -> torch.
         return x
     if threshold >= RESOLUTION:
         return x * 0
-    scale = RESOLUTION / (RESOLUTION - threshold)
-    keep = keep_mask(rng, tuple(x.shape), p)
-    return _masked_scale().apply(x, keep, scale)  # type: ignore[no-any-return]
+    # Autograd keeps the mask (not x) for the backward pass: grad * mask.
+    return x * dropout_mask(rng, tuple(x.shape), p, x.dtype)
 
 
 @functools.cache

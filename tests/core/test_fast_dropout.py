@@ -11,35 +11,44 @@ from llmsynth_core.fast_dropout import (
     RESOLUTION,
     apply_dropout,
     drop_threshold,
+    dropout_mask,
     fast_dropout,
-    keep_mask,
 )
 
 
 def test_masks_drop_at_the_quantised_rate_and_follow_the_seed() -> None:
+    import torch
+
     shape = (64, 1000)
-    mask = keep_mask(np.random.default_rng(3), shape, 0.1)
-    assert tuple(mask.shape) == shape
+    mask = dropout_mask(np.random.default_rng(3), shape, 0.1, torch.float32)
+    assert tuple(mask.shape) == shape and mask.dtype == torch.float32
     assert drop_threshold(0.1) == 6554
-    dropped = 1 - float(mask.float().mean())
+    scale = RESOLUTION / (RESOLUTION - 6554)
+    assert mask.unique().tolist() == [0.0, pytest.approx(scale)]
+    dropped = float((mask == 0).float().mean())
     # 64,000 draws: the standard error of the rate is about 0.0012.
     assert dropped == pytest.approx(6554 / RESOLUTION, abs=0.005)
-    same = keep_mask(np.random.default_rng(3), shape, 0.1)
-    other = keep_mask(np.random.default_rng(4), shape, 0.1)
-    assert bool((mask == same).all()) and not bool((mask == other).all())
+    same = dropout_mask(np.random.default_rng(3), shape, 0.1, torch.float32)
+    other = dropout_mask(np.random.default_rng(4), shape, 0.1, torch.float32)
+    assert torch.equal(mask, same) and not torch.equal(mask, other)
+    # In bf16 the same draws keep the same elements, scaled by the bf16 nearest to `scale`.
+    half = dropout_mask(np.random.default_rng(3), shape, 0.1, torch.bfloat16)
+    assert torch.equal(half == 0, mask == 0)
+    assert half.max().item() == torch.tensor(scale, dtype=torch.bfloat16).item()
 
 
 def test_kept_elements_are_scaled_in_both_passes() -> None:
     import torch
 
-    x = torch.randn(8, 50, requires_grad=True)
-    out = apply_dropout(x, 0.25, np.random.default_rng(0))
-    keep = keep_mask(np.random.default_rng(0), (8, 50), 0.25)
-    scale = RESOLUTION / (RESOLUTION - drop_threshold(0.25))
-    assert torch.allclose(out, x.detach() * keep * scale)
-    out.sum().backward()
-    assert x.grad is not None
-    assert torch.allclose(x.grad, keep.float() * scale)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(8, 50, dtype=dtype, requires_grad=True)
+        out = apply_dropout(x, 0.25, np.random.default_rng(0))
+        mask = dropout_mask(np.random.default_rng(0), (8, 50), 0.25, dtype)
+        assert out.dtype == dtype
+        assert torch.equal(out, x.detach() * mask)
+        out.sum().backward()
+        assert x.grad is not None
+        assert torch.equal(x.grad, mask)
 
 
 def test_no_drop_is_the_identity_and_certain_drop_zeroes() -> None:
