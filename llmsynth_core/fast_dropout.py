@@ -52,7 +52,8 @@ def dropout_mask(
     unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[width]
     bits = unsigned(int(scale.view(bits_dtype).item()) % (1 << (8 * width)))
     count = int(np.prod(shape))
-    draws = np.frombuffer(rng.bytes(2 * count), dtype="<u2")
+    # The generator's raw 64-bit words as four 16-bit draws each: half the time of rng.bytes.
+    draws = rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
     # The 0/1 keep flags times the scale's bit pattern: the scale's bits, or all-zero bits.
     values = np.multiply(draws >= threshold, bits, dtype=unsigned)
     return torch.from_numpy(values).view(dtype).view(shape)
@@ -123,7 +124,8 @@ def _attention(
     scores = torch.matmul(query * scale, key.transpose(2, 3))
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+            # In place: the score GEMM keeps its inputs, not its output, for the backward pass.
+            scores.masked_fill_(~attention_mask, torch.finfo(scores.dtype).min)
         else:
             scores = scores + attention_mask
     probs = apply_dropout(torch.softmax(scores, dim=-1), dropout, rng)
