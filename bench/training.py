@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bench.training_sides import PHASES, RESULT_PREFIX, SIDES, RunResult, RunSpec
 from bench.training_stats import PairedDifference, Rates, paired_difference, rates, ratio, rotated
@@ -30,7 +31,7 @@ ENCODER = "embedded:all-MiniLM-L6-v2"
 SPEED_TARGET = 1.3
 INFERENCE_TARGET = 1.5
 # The GPU comparison's encoder: BERT-base's shape, randomly initialised (no weights offline).
-BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12}
+BERT_BASE: dict[str, Any] = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12}
 CPU_DEFAULTS = {"n_train": 512, "epochs": 2}
 CUDA_DEFAULTS = {"n_train": 4096, "epochs": 1}
 

@@ -378,7 +378,7 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
     tokenise_s = time.perf_counter() - started
     test_set = hf_tokenised(tokenizer, data.test, spec.max_length) if spec.score else None
 
-    class EpochEnd(TrainerCallback):  # type: ignore[misc]
+    class EpochEnd(TrainerCallback):
         def on_epoch_end(self, *_args: Any, **_kwargs: Any) -> None:
             if clock is not None:
                 clock.end_epoch()

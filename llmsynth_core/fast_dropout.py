@@ -49,8 +49,8 @@ def dropout_mask(
     scale = torch.tensor(RESOLUTION / (RESOLUTION - threshold), dtype=dtype)
     width = scale.element_size()
     bits_dtype = {2: torch.int16, 4: torch.int32, 8: torch.int64}[width]
-    unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[width]
-    bits = unsigned(int(scale.view(bits_dtype).item()) % (1 << (8 * width)))
+    unsigned = np.dtype(f"u{width}")
+    bits = np.array(int(scale.view(bits_dtype).item()) % (1 << (8 * width)), dtype=unsigned)
     count = int(np.prod(shape))
     # The generator's raw 64-bit words as four 16-bit draws each: half the time of rng.bytes.
     draws = rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
