@@ -78,7 +78,9 @@ class RunResult:
     train_precision: str
     infer_precision: str | None
     tokenise_s: float
+    train_cpu_s: float = 0.0  # process CPU seconds (all threads) over the train_s window
     phases: dict[str, float] | None = None  # seconds per PHASES name, summed over steps
+    cpu_phases: dict[str, float] | None = None  # CPU seconds per PHASES name
     phase_steps: int = 0
 
 
@@ -128,30 +130,42 @@ def training_config(spec: RunSpec) -> TrainingConfig:
     )
 
 
+def now() -> tuple[float, float]:
+    """Wall-clock seconds and this process's CPU seconds (user + system, all threads)."""
+    return time.perf_counter(), time.process_time()
+
+
 @dataclass
 class PhaseClock:
-    """Time per training-step phase from process-wide hooks, so no trainer's code changes.
+    """Wall and CPU time per training-step phase from process-wide hooks, so no trainer's code
+    changes.
 
     A step runs: [collate, scheduler, zero_grad] -> forward -> backward, grad clip -> optimizer.
     The top-level forward is the first training-mode module call outside any other; the
-    optimizer's step hooks close the step. Inference (eval mode) is not counted.
+    optimizer's step hooks close the step. Inference (eval mode) is not counted. CPU time counts
+    every thread of the process, so on a loaded machine it moves far less than wall time.
     """
 
     totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    cpu_totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     steps: int = 0
     _depth: int = 0
-    _forward_start: float = 0.0
-    _forward_end: float = 0.0
-    _optimizer_start: float = 0.0
-    _step_end: float | None = None
+    _forward_start: tuple[float, float] = (0.0, 0.0)
+    _forward_end: tuple[float, float] = (0.0, 0.0)
+    _optimizer_start: tuple[float, float] = (0.0, 0.0)
+    _step_end: tuple[float, float] | None = None
+
+    def _add(self, phase: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+        self.totals[phase] += end[0] - start[0]
+        self.cpu_totals[phase] += end[1] - start[1]
 
     def before_module(self, module: Any, _args: Any) -> None:
         if not module.training:
             return
         if self._depth == 0:
-            self._forward_start = time.perf_counter()
+            self._forward_start = now()
             if self._step_end is not None:
-                self.totals["collate"] += self._forward_start - self._step_end
+                self._add("collate", self._step_end, self._forward_start)
         self._depth += 1
 
     def after_module(self, module: Any, _args: Any, _output: Any) -> None:
@@ -159,16 +173,16 @@ class PhaseClock:
             return
         self._depth -= 1
         if self._depth == 0:
-            self._forward_end = time.perf_counter()
-            self.totals["forward"] += self._forward_end - self._forward_start
+            self._forward_end = now()
+            self._add("forward", self._forward_start, self._forward_end)
 
     def before_step(self, _optimizer: Any, _args: Any, _kwargs: Any) -> None:
-        self._optimizer_start = time.perf_counter()
-        self.totals["backward"] += self._optimizer_start - self._forward_end
+        self._optimizer_start = now()
+        self._add("backward", self._forward_end, self._optimizer_start)
 
     def after_step(self, _optimizer: Any, _args: Any, _kwargs: Any) -> None:
-        self._step_end = time.perf_counter()
-        self.totals["optimizer"] += self._step_end - self._optimizer_start
+        self._step_end = now()
+        self._add("optimizer", self._optimizer_start, self._step_end)
         self.steps += 1
 
     def end_epoch(self) -> None:
@@ -268,7 +282,7 @@ def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> Ru
             clock.end_epoch()
 
     n_labels = len(data.label_names)
-    started = time.perf_counter()
+    started = now()
     with phase_hooks(clock):
         trained = train_classifier(
             data.train.texts,
@@ -281,19 +295,20 @@ def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> Ru
             device=spec.device,
         )
     sync(spec.device)
-    train_s = time.perf_counter() - started
+    ended = now()
     infer_s = predictions = score = None
     if spec.score:
-        started = time.perf_counter()
+        infer_started = time.perf_counter()
         proba = trained.predict_proba(data.test.texts, batch_size=spec.eval_batch_size)
-        infer_s = time.perf_counter() - started
+        infer_s = time.perf_counter() - infer_started
         predicted = proba.argmax(axis=1)
         predictions = [int(p) for p in predicted]
         score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
     return RunResult(
         side=spec.side,
         seed=spec.seed,
-        train_s=train_s,
+        train_s=ended[0] - started[0],
+        train_cpu_s=ended[1] - started[1],
         loop_s=sum(log.seconds for log in epochs),
         steps=sum(log.steps for log in epochs),
         infer_s=infer_s,
@@ -305,6 +320,7 @@ def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> Ru
         infer_precision=None if not spec.score else trained.inference_precision,
         tokenise_s=tokenise_s,
         phases=dict(clock.totals) if clock else None,
+        cpu_phases=dict(clock.cpu_totals) if clock else None,
         phase_steps=clock.steps if clock else 0,
     )
 
@@ -373,9 +389,9 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
     warm_up(spec, data, bf16)
     n_labels = len(data.label_names)
     tokenizer = AutoTokenizer.from_pretrained(spec.model_dir, local_files_only=True)
-    started = time.perf_counter()
+    tokenise_started = time.perf_counter()
     train_set = hf_tokenised(tokenizer, data.train, spec.max_length)
-    tokenise_s = time.perf_counter() - started
+    tokenise_s = time.perf_counter() - tokenise_started
     test_set = hf_tokenised(tokenizer, data.test, spec.max_length) if spec.score else None
 
     class EpochEnd(TrainerCallback):
@@ -384,7 +400,7 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
                 clock.end_epoch()
 
     with tempfile.TemporaryDirectory() as output_dir, phase_hooks(clock):
-        started = time.perf_counter()
+        started = now()
         set_seed(spec.seed)
         model = AutoModelForSequenceClassification.from_pretrained(
             spec.model_dir,
@@ -405,11 +421,11 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         loop_started = time.perf_counter()
         trained = trainer.train()
         sync(spec.device)
-        done = time.perf_counter()
+        done = now()
         infer_s = predictions = score = None
         if test_set is not None:
             output = trainer.predict(test_set)
-            infer_s = time.perf_counter() - done
+            infer_s = time.perf_counter() - done[0]
             predicted = in_dataset_order(trainer, test_set, output, data.test.labels)
             predictions = [int(p) for p in predicted]
             score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
@@ -417,8 +433,9 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
     return RunResult(
         side=spec.side,
         seed=spec.seed,
-        train_s=done - started,
-        loop_s=done - loop_started,
+        train_s=done[0] - started[0],
+        train_cpu_s=done[1] - started[1],
+        loop_s=done[0] - loop_started,
         steps=int(trained.global_step),
         infer_s=infer_s,
         macro_f1=score,
@@ -429,6 +446,7 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         infer_precision=precision if spec.score else None,
         tokenise_s=tokenise_s,
         phases=dict(clock.totals) if clock else None,
+        cpu_phases=dict(clock.cpu_totals) if clock else None,
         phase_steps=clock.steps if clock else 0,
     )
 

@@ -18,6 +18,7 @@ def _result(side: str, seed: int, train_s: float, **extra: object) -> RunResult:
         "side": side,
         "seed": seed,
         "train_s": train_s,
+        "train_cpu_s": train_s * 2,
         "loop_s": train_s - 1.0,
         "steps": 10,
         "infer_s": 2.0,
@@ -111,20 +112,29 @@ def test_verdict_ends_with_the_headline_ratio_against_the_tuned_trainer() -> Non
     lines = bench.verdict(results, args, truth=[0, 1, 1, 0], n_labels=2)
     assert lines[-1] == "training llmsynth/hf-trainer examples-per-second ratio: 1.50"  # 12/8
     assert "llmsynth/hf-plain examples-per-second ratio: 2.50" in "\n".join(lines)  # 20/8
+    assert "training CPU-seconds hf-tuned/llmsynth (least of each" in lines[-4]
+    assert lines[-4].endswith(": 1.50")  # 24/16
     assert any("not above hf-tuned: met" in line for line in lines)
     assert any(line.startswith("paired Macro-F1 difference llmsynth - hf-tuned") for line in lines)
     assert any("inference llmsynth (fp32) / hf-plain" in line and "met" in line for line in lines)
 
 
-def test_profile_table_splits_each_step() -> None:
+def test_profile_table_splits_each_step_in_wall_and_cpu_time() -> None:
     phases = {"collate": 0.5, "forward": 2.0, "backward": 3.0, "optimizer": 1.0}
-    runs = {"llmsynth": [_result("llmsynth", 42, 10.0, phases=phases, phase_steps=10)]}
+    cpu = {name: 2 * seconds for name, seconds in phases.items()}
+    runs = {
+        "llmsynth": [_result("llmsynth", 42, 10.0, phases=phases, cpu_phases=cpu, phase_steps=10)]
+    }
     lines = bench.profile_table(runs)
-    assert lines[0].split()[-1] == "llmsynth"
-    row = {line[:27].strip(): float(line[27:]) for line in lines[1:]}
-    assert row["forward (incl. loss)"] == pytest.approx(200.0)
-    assert row["other (epoch ends, ...)"] == pytest.approx(250.0)  # 9 s loop - 6.5 s, per step
-    assert row["step total"] == pytest.approx(910.0)  # loop + tokenise
+    assert lines[0].startswith("phase (wall ms/step)") and lines[0].split()[-1] == "llmsynth"
+    split = lines.index(next(line for line in lines if line.startswith("phase (CPU")))
+    wall = {line[:27].strip(): float(line[27:]) for line in lines[1:split]}
+    assert wall["forward (incl. loss)"] == pytest.approx(200.0)
+    assert wall["other (epoch ends, ...)"] == pytest.approx(250.0)  # 9 s loop - 6.5 s, per step
+    assert wall["step total"] == pytest.approx(910.0)  # loop + tokenise
+    cpu_rows = {line[:27].strip(): float(line[27:]) for line in lines[split + 1 :]}
+    assert cpu_rows["forward (incl. loss)"] == pytest.approx(400.0)
+    assert cpu_rows["phases total"] == pytest.approx(1300.0)
 
 
 def test_phase_clock_times_training_steps_but_not_inference() -> None:
@@ -144,6 +154,8 @@ def test_phase_clock_times_training_steps_but_not_inference() -> None:
     model(torch.randn(5, 4))  # after the block: hooks removed
     assert clock.steps == 3
     assert all(seconds > 0 for seconds in clock.totals.values())
+    assert all(seconds >= 0 for seconds in clock.cpu_totals.values())
+    assert sum(clock.cpu_totals.values()) > 0
 
 
 def test_cuda_is_refused_with_a_reason_where_torch_sees_no_gpu(
@@ -156,3 +168,16 @@ def test_cuda_is_refused_with_a_reason_where_torch_sees_no_gpu(
     assert bench.main(["--device", "cuda"]) == 2
     message = capsys.readouterr().err
     assert "needs a CUDA GPU" in message and torch.__version__ in message
+
+
+@pytest.mark.training
+@pytest.mark.data
+def test_a_tiny_run_of_two_sides_prints_every_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end on 16 rows: each side in its own process, the profile, the verdict."""
+    argv = ["--runs", "1", "--n-train", "16", "--n-test", "16", "--epochs", "1", "--profile"]
+    assert bench.main([*argv, "--sides", "llmsynth,hf-tuned"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("training llmsynth/hf-trainer examples-per-second")
+    for text in ("phase (wall ms/step)", "phase (CPU ms/step)", "training CPU-seconds"):
+        assert text in out
+    assert "inference llmsynth (fp32) / hf-tuned Trainer.predict" in out
