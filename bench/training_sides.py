@@ -79,6 +79,7 @@ class RunResult:
     infer_precision: str | None
     tokenise_s: float
     train_cpu_s: float = 0.0  # process CPU seconds (all threads) over the train_s window
+    infer_cpu_s: float | None = None  # the same over the infer_s window
     phases: dict[str, float] | None = None  # seconds per PHASES name, summed over steps
     cpu_phases: dict[str, float] | None = None  # CPU seconds per PHASES name
     phase_steps: int = 0
@@ -296,11 +297,13 @@ def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> Ru
         )
     sync(spec.device)
     ended = now()
-    infer_s = predictions = score = None
+    infer_s = infer_cpu_s = predictions = score = None
     if spec.score:
-        infer_started = time.perf_counter()
+        infer_started = now()
         proba = trained.predict_proba(data.test.texts, batch_size=spec.eval_batch_size)
-        infer_s = time.perf_counter() - infer_started
+        infer_ended = now()
+        infer_s = infer_ended[0] - infer_started[0]
+        infer_cpu_s = infer_ended[1] - infer_started[1]
         predicted = proba.argmax(axis=1)
         predictions = [int(p) for p in predicted]
         score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
@@ -312,6 +315,7 @@ def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> Ru
         loop_s=sum(log.seconds for log in epochs),
         steps=sum(log.steps for log in epochs),
         infer_s=infer_s,
+        infer_cpu_s=infer_cpu_s,
         macro_f1=score,
         predictions=predictions,
         peak_rss_mib=peak_rss_mib(),
@@ -422,10 +426,12 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         trained = trainer.train()
         sync(spec.device)
         done = now()
-        infer_s = predictions = score = None
+        infer_s = infer_cpu_s = predictions = score = None
         if test_set is not None:
             output = trainer.predict(test_set)
-            infer_s = time.perf_counter() - done[0]
+            predicted_at = now()
+            infer_s = predicted_at[0] - done[0]
+            infer_cpu_s = predicted_at[1] - done[1]
             predicted = in_dataset_order(trainer, test_set, output, data.test.labels)
             predictions = [int(p) for p in predicted]
             score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
@@ -438,6 +444,7 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         loop_s=done[0] - loop_started,
         steps=int(trained.global_step),
         infer_s=infer_s,
+        infer_cpu_s=infer_cpu_s,
         macro_f1=score,
         predictions=predictions,
         peak_rss_mib=peak_rss_mib(),

@@ -22,6 +22,7 @@ def _result(side: str, seed: int, train_s: float, **extra: object) -> RunResult:
         "loop_s": train_s - 1.0,
         "steps": 10,
         "infer_s": 2.0,
+        "infer_cpu_s": 4.0,
         "macro_f1": 0.8,
         "predictions": [0, 1, 1, 0],
         "peak_rss_mib": 1000.0,
@@ -117,6 +118,9 @@ def test_verdict_ends_with_the_headline_ratio_against_the_tuned_trainer() -> Non
     assert any("not above hf-tuned: met" in line for line in lines)
     assert any(line.startswith("paired Macro-F1 difference llmsynth - hf-tuned") for line in lines)
     assert any("inference llmsynth (fp32) / hf-plain" in line and "met" in line for line in lines)
+    assert any("CPU seconds 1.00; target" in line for line in lines)
+    assert "median run: llmsynth 1000 (highest 1000)" not in "\n".join(lines)
+    assert "median run: llmsynth 900 (highest 900), hf-tuned 1000" in "\n".join(lines)
 
 
 def test_profile_table_splits_each_step_in_wall_and_cpu_time() -> None:
