@@ -37,6 +37,7 @@ from llmsynth_core.training import EpochLog, bf16_autocast_used, train_classifie
 SIDES = ("llmsynth", "hf-tuned", "hf-plain")
 PHASES = ("collate", "forward", "backward", "optimizer")
 RESULT_PREFIX = "RESULT "
+Window = tuple[tuple[float, float], tuple[float, float]]  # (wall, CPU) at start and at end
 
 
 @dataclass(frozen=True)
@@ -297,35 +298,58 @@ def run_llmsynth(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> Ru
         )
     sync(spec.device)
     ended = now()
-    infer_s = infer_cpu_s = predictions = score = None
+    infer: Window | None = None
+    predicted = None
     if spec.score:
         infer_started = now()
         proba = trained.predict_proba(data.test.texts, batch_size=spec.eval_batch_size)
-        infer_ended = now()
-        infer_s = infer_ended[0] - infer_started[0]
-        infer_cpu_s = infer_ended[1] - infer_started[1]
+        infer = (infer_started, now())
         predicted = proba.argmax(axis=1)
-        predictions = [int(p) for p in predicted]
-        score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
-    return RunResult(
-        side=spec.side,
-        seed=spec.seed,
-        train_s=ended[0] - started[0],
-        train_cpu_s=ended[1] - started[1],
+    return measured(
+        spec,
+        clock,
+        data,
+        train=(started, ended),
+        infer=infer,
+        predicted=predicted,
         loop_s=sum(log.seconds for log in epochs),
         steps=sum(log.steps for log in epochs),
-        infer_s=infer_s,
-        infer_cpu_s=infer_cpu_s,
-        macro_f1=score,
-        predictions=predictions,
-        peak_rss_mib=peak_rss_mib(),
-        peak_gpu_mib=peak_gpu_mib(spec.device),
         train_precision="bf16 autocast" if bf16 else "fp32",
         infer_precision=None if not spec.score else trained.inference_precision,
         tokenise_s=tokenise_s,
+    )
+
+
+def measured(
+    spec: RunSpec,
+    clock: PhaseClock | None,
+    data: BenchData,
+    train: Window,
+    infer: Window | None,
+    predicted: Any,
+    **fields: Any,
+) -> RunResult:
+    """A side's RunResult: its training and inference windows as wall and CPU seconds, Macro-F1
+    of the test predictions (in test-row order; None when not scored), this process's peaks and
+    the phase totals."""
+    score = None
+    if predicted is not None:
+        score = macro_f1(np.asarray(data.test.labels), predicted, len(data.label_names))
+    return RunResult(
+        side=spec.side,
+        seed=spec.seed,
+        train_s=train[1][0] - train[0][0],
+        train_cpu_s=train[1][1] - train[0][1],
+        infer_s=None if infer is None else infer[1][0] - infer[0][0],
+        infer_cpu_s=None if infer is None else infer[1][1] - infer[0][1],
+        macro_f1=score,
+        predictions=None if predicted is None else [int(p) for p in predicted],
+        peak_rss_mib=peak_rss_mib(),
+        peak_gpu_mib=peak_gpu_mib(spec.device),
         phases=dict(clock.totals) if clock else None,
         cpu_phases=dict(clock.cpu_totals) if clock else None,
         phase_steps=clock.steps if clock else 0,
+        **fields,
     )
 
 
@@ -426,35 +450,25 @@ def run_hf(spec: RunSpec, data: BenchData, clock: PhaseClock | None) -> RunResul
         trained = trainer.train()
         sync(spec.device)
         done = now()
-        infer_s = infer_cpu_s = predictions = score = None
+        infer: Window | None = None
+        predicted = None
         if test_set is not None:
             output = trainer.predict(test_set)
-            predicted_at = now()
-            infer_s = predicted_at[0] - done[0]
-            infer_cpu_s = predicted_at[1] - done[1]
+            infer = (done, now())
             predicted = in_dataset_order(trainer, test_set, output, data.test.labels)
-            predictions = [int(p) for p in predicted]
-            score = macro_f1(np.asarray(data.test.labels), predicted, n_labels)
     precision = "bf16 autocast" if bf16 else "fp32"
-    return RunResult(
-        side=spec.side,
-        seed=spec.seed,
-        train_s=done[0] - started[0],
-        train_cpu_s=done[1] - started[1],
+    return measured(
+        spec,
+        clock,
+        data,
+        train=(started, done),
+        infer=infer,
+        predicted=predicted,
         loop_s=done[0] - loop_started,
         steps=int(trained.global_step),
-        infer_s=infer_s,
-        infer_cpu_s=infer_cpu_s,
-        macro_f1=score,
-        predictions=predictions,
-        peak_rss_mib=peak_rss_mib(),
-        peak_gpu_mib=peak_gpu_mib(spec.device),
         train_precision=precision,
         infer_precision=precision if spec.score else None,
         tokenise_s=tokenise_s,
-        phases=dict(clock.totals) if clock else None,
-        cpu_phases=dict(clock.cpu_totals) if clock else None,
-        phase_steps=clock.steps if clock else 0,
     )
 
 
