@@ -2,7 +2,8 @@
 
 Each run of each side is its own process (bench/training_sides.py), so each peak RSS is its own;
 runs interleave with a rotating order and each round uses its own seed on every side. Speed is
-compared best run against best run (the median is printed too), Macro-F1 as the paired per-seed
+compared best run against best run (the median is printed too, and the process CPU seconds,
+which load on a shared machine moves far less than wall time), Macro-F1 as the paired per-seed
 difference with its interval. `--device cuda` compares speed and peak GPU memory on a randomly
 initialised BERT-base-sized encoder.
 Run `HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python -m bench.training` (needs accelerate).
@@ -170,8 +171,8 @@ def run_all(args: argparse.Namespace, model_dir: str) -> dict[str, list[RunResul
             result = run_side(spec_for(args, side, seed, model_dir))
             results[side].append(result)
             print(
-                f"  run {round_index + 1}/{args.runs} {side}: train {result.train_s:.1f} s, "
-                f"peak RSS {result.peak_rss_mib:.0f} MiB",
+                f"  run {round_index + 1}/{args.runs} {side}: train {result.train_s:.1f} s "
+                f"({result.train_cpu_s:.1f} CPU s), peak RSS {result.peak_rss_mib:.0f} MiB",
                 file=sys.stderr,
                 flush=True,
             )
