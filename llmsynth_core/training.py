@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from llmsynth_core.config import TrainingConfig
+from llmsynth_core.fast_dropout import fast_dropout
+from llmsynth_core.heap import reuse_freed_memory
 from llmsynth_core.metrics import macro_f1
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ BUCKET_BATCHES = 50
 MIN_BUCKETS = 4
 # Standard BERT fine-tuning recipe (as in the transformers Trainer); not a TrainingConfig field.
 MAX_GRAD_NORM = 1.0
+# Bump when the loop computes different numbers from the same inputs; training job keys hash it,
+# so stored runs of an older loop are not mixed with new ones.
+# 2: on CPU, dropout masks come from numpy's PCG64 (llmsynth_core/fast_dropout.py).
+LOOP_VERSION = 2
 
 Features = dict[str, list[list[int]]]
 
@@ -68,6 +74,13 @@ class TrainedClassifier:
     precision: str = "auto"
 
     @property
+    def inference_precision(self) -> str:
+        """What `predict_proba` computes in: fp32 on CPU, else as in training."""
+        if self.device != "cpu" and bf16_autocast_used(self.device, self.precision):
+            return "bf16 autocast"
+        return "fp32"
+
+    @property
     def n_labels(self) -> int:
         return int(self.model.config.num_labels)
 
@@ -80,15 +93,20 @@ class TrainedClassifier:
         self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
     ) -> npt.NDArray[np.float32]:
         """Class probabilities, shape (len(texts), n_labels), in the order of `texts`."""
-        import torch
-
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        out = np.zeros((len(texts), self.n_labels), dtype=np.float32)
         if not texts:
-            return out
-        features = _tokenize(self.tokenizer, texts, max_length or self.max_length)
+            return np.zeros((0, self.n_labels), dtype=np.float32)
+        return self._proba(
+            _tokenize(self.tokenizer, texts, max_length or self.max_length), batch_size
+        )
+
+    def _proba(self, features: Features, batch_size: int) -> npt.NDArray[np.float32]:
+        """`predict_proba` of texts tokenised already."""
+        import torch
+
         lengths = np.array([len(ids) for ids in features["input_ids"]])
+        out = np.zeros((len(lengths), self.n_labels), dtype=np.float32)
         # Longest first, so padding within a batch is minimal and memory peaks early.
         order = np.argsort(-lengths, kind="stable")
         was_training = self.model.training
@@ -169,6 +187,9 @@ def train_classifier(
         model = model.float().to(run_device)
 
         features = _tokenize(tokenizer, texts, config.max_length)
+        # Scored every epoch: tokenised once here, not once per epoch.
+        scored_validation = _Scored.of(validation, tokenizer, config.max_length)
+        scored_monitor = _Scored.of(monitor, tokenizer, config.max_length)
         lengths = np.array([len(ids) for ids in features["input_ids"]])
         targets = torch.tensor(list(labels), dtype=torch.long)
         batch_rng = np.random.default_rng(seed)
@@ -197,47 +218,102 @@ def train_classifier(
         stopper = _EarlyStopping(config.early_stopping_patience if validation else None)
         model.train()
         step = 0
-        for epoch in range(1, config.epochs + 1):
-            started = time.perf_counter()
-            loss_sum = torch.zeros((), device=run_device)
-            epoch_steps = 0
-            for idx in length_grouped_batches(lengths, config.batch_size, batch_rng):
+        loop = _Loop(model, optimizer, scheduler, tokenizer, features, targets, run_device, config)
+        with _cpu_speedups(model, run_device, seed):
+            for epoch in range(1, config.epochs + 1):
+                started = time.perf_counter()
+                batches = length_grouped_batches(lengths, config.batch_size, batch_rng)
+                train_loss, epoch_steps = loop.epoch(batches, total_steps - step)
+                if not epoch_steps:
+                    break
+                step += epoch_steps
+                classifier.epochs_run = epoch
+                log = EpochLog(
+                    epoch=epoch,
+                    train_loss=train_loss,
+                    steps=epoch_steps,
+                    seconds=time.perf_counter() - started,
+                    validation_macro_f1=scored_validation.macro_f1(classifier),
+                    monitor_macro_f1=scored_monitor.macro_f1(classifier),
+                )
+                if on_epoch is not None:
+                    on_epoch(log)
+                if log.validation_macro_f1 is not None and stopper.update(
+                    epoch, log.validation_macro_f1, model
+                ):
+                    break
                 if step >= total_steps:
                     break
-                batch = _collate(features, idx, tokenizer, run_device)
-                with _autocast(run_device, config.precision):
-                    loss = model(**batch, labels=targets[idx].to(run_device)).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                # Accumulate on device: one host sync per epoch, not per step.
-                loss_sum += loss.detach().float()
-                epoch_steps += 1
-                step += 1
-            if not epoch_steps:
-                break
-            classifier.epochs_run = epoch
-            log = EpochLog(
-                epoch=epoch,
-                train_loss=float(loss_sum.item()) / epoch_steps,
-                steps=epoch_steps,
-                seconds=time.perf_counter() - started,
-                validation_macro_f1=classifier.macro_f1(validation) if validation else None,
-                monitor_macro_f1=classifier.macro_f1(monitor) if monitor else None,
-            )
-            if on_epoch is not None:
-                on_epoch(log)
-            if log.validation_macro_f1 is not None and stopper.update(
-                epoch, log.validation_macro_f1, model
-            ):
-                break
-            if step >= total_steps:
-                break
         classifier.best_epoch = stopper.restore(model) or classifier.epochs_run
         model.eval()
     return classifier
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """What one epoch of optimizer steps needs."""
+
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    tokenizer: Any
+    features: Features
+    targets: torch.Tensor
+    device: str
+    config: TrainingConfig
+
+    def epoch(self, batches: Sequence[Sequence[int]], max_steps: int) -> tuple[float, int]:
+        """At most `max_steps` steps over `batches`; returns the mean batch loss and the steps."""
+        import torch
+
+        loss_sum = torch.zeros((), device=self.device)
+        steps = 0
+        for idx in batches[:max_steps]:
+            batch = _collate(self.features, idx, self.tokenizer, self.device)
+            with _autocast(self.device, self.config.precision):
+                loss = self.model(**batch, labels=self.targets[idx].to(self.device)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            # Accumulate on device: one host sync per epoch, not per step.
+            loss_sum += loss.detach().float()
+            steps += 1
+        return (float(loss_sum.item()) / steps if steps else 0.0), steps
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Labelled texts scored after every epoch, with their token ids (None: nothing to score)."""
+
+    data: LabelledTexts | None
+    features: Features | None
+
+    @classmethod
+    def of(cls, data: LabelledTexts | None, tokenizer: Any, max_length: int) -> _Scored:
+        if not data or not data.texts:
+            return cls(data, None)
+        return cls(data, _tokenize(tokenizer, data.texts, max_length))
+
+    def macro_f1(self, classifier: TrainedClassifier, batch_size: int = 64) -> float | None:
+        if self.data is None:
+            return None
+        if self.features is None:
+            return classifier.macro_f1(self.data, batch_size)
+        predicted = classifier._proba(self.features, batch_size).argmax(axis=1)
+        return macro_f1(self.data.labels, predicted, classifier.n_labels)
+
+
+@contextlib.contextmanager
+def _cpu_speedups(model: Any, device: str, seed: int) -> Iterator[None]:
+    """On CPU, for the training loop: freed memory stays in the heap and dropout masks come
+    from numpy (see llmsynth_core/heap.py and fast_dropout.py); elsewhere nothing changes."""
+    if device != "cpu":
+        yield
+        return
+    with reuse_freed_memory(), fast_dropout(model, seed):
+        yield
 
 
 class _EarlyStopping:
@@ -366,10 +442,15 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     ]
 
 
+def bf16_autocast_used(device: str, precision: str = "auto") -> bool:
+    """Whether training at `precision` on `device` runs under bf16 autocast: 'auto' and 'bf16'
+    where the hardware computes bf16 natively (CUDA with bf16; CPUs with AVX512-BF16 or AMX)."""
+    return precision != "fp32" and _native_bf16(device)
+
+
 def _autocast(device: str, precision: str = "auto") -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast where the hardware computes it natively (CUDA with bf16; CPUs with AVX512
-    BF16 or AMX, when precision is 'bf16' or 'auto'), else full fp32."""
-    if precision == "fp32" or not _native_bf16(device):
+    """bf16 autocast where `bf16_autocast_used`, else full fp32."""
+    if not bf16_autocast_used(device, precision):
         return contextlib.nullcontext()
     import torch
 
@@ -394,16 +475,28 @@ def _native_bf16(device: str) -> bool:
 
 @contextlib.contextmanager
 def _deterministic_on_cpu(device: str) -> Iterator[None]:
-    """Deterministic kernels while training on CPU (cheap there); the global flag is restored."""
-    import torch
+    """Deterministic kernels while training on CPU; the global settings are restored.
 
+    Without torch's companion setting, deterministic mode also fills every new tensor with NaN
+    before a kernel overwrites it (`torch.utils.deterministic.fill_uninitialized_memory`):
+    13% of a fine-tuning step's CPU time here, for no change in any result (every kernel
+    writes its whole output), so it is off for the block.
+    """
+    import torch
+    import torch.utils.deterministic
+
+    # A module whose attribute is a property: typed Any, as stubs do not declare it.
+    deterministic: Any = torch.utils.deterministic
     if device != "cpu":
         yield
         return
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_fill = deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
+        deterministic.fill_uninitialized_memory = previous_fill
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)

@@ -26,6 +26,7 @@ from llmsynth_core.size_matching import (
     synthetic_set,
 )
 from llmsynth_core.taskspec import TaskSpec
+from llmsynth_core.training import LOOP_VERSION
 from llmsynth_core.training_data import accepted_rows, mixture_rows, real_rows, synthetic_rows
 
 # Training settings that change no single model: which seeds, mixtures and learning-curve points
@@ -350,6 +351,7 @@ class TrainingJob(_Frozen):
             {
                 "task": self.task.model_dump(mode="json"),
                 "training": training.model_dump(mode="json", exclude=set(UNKEYED_TRAINING)),
+                "loop": LOOP_VERSION,
                 "evaluation": evaluation.model_dump(mode="json"),
                 "per_label": self.per_label,
                 "model": self.encoder,
