@@ -82,13 +82,9 @@ async def generate_label_task(
     store_root: str,
     base_url: str,
 ) -> ArtifactRef:
-    """One label's rows, as an artifact; async so that a wave of chunks shares one event loop.
-
-    Chunks in threads of their own (one event loop each) fought over the GIL and halved
-    throughput on two cores; awaited together they interleave on the flow's loop. The few
-    blocking steps (reading the pool, publishing the artifact) run in a worker thread. Rows go
-    to Parquet in batches as they are judged, so a chunk's memory does not grow with its size.
-    """
+    """One label's rows, as an artifact; async so that a wave of chunks shares one event loop
+    (chunks in threads of their own fought over the GIL and halved throughput on two cores).
+    Blocking steps run in a worker thread; rows go to Parquet in batches as they are judged."""
     store = ArtifactStore(store_root)
     key = generation_key(spec, config, mode, label, snapshot.train.sha256)
     ledger = run_ledger(store_root, config.runtime, "generations", key)

@@ -267,6 +267,16 @@ class HostsStack:
         runs: list[dict[str, Any]] = self.api("POST", "/task_runs/filter", json=body)
         return runs
 
+    def heartbeats(self, run_id: str) -> int:
+        """How many heartbeat events of a flow run the server has received."""
+        body = {
+            "filter": {
+                "event": {"name": ["prefect.flow-run.heartbeat"]},
+                "any_resource": {"id": [f"prefect.flow-run.{run_id}"]},
+            }
+        }
+        return int(self.api("POST", "/events/filter", json=body)["total"])
+
     def logs(self, run_id: str) -> list[str]:
         body = {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200}
         return [entry["message"] for entry in self.api("POST", "/logs/filter", json=body)]

@@ -184,8 +184,14 @@ def test_a_killed_gpu_worker_is_detected_and_its_training_rerun_elsewhere(
         running = [r for r in stack.train_runs(run_id) if r["state"]["type"] == "RUNNING"]
         return running[0] if running and running[0]["infrastructure_pid"] else None
 
-    assert poll(lambda: running_train() is not None, timeout_s=400), stack.describe(run_id)
-    victim = running_train()
+    def beating_train() -> dict[str, Any] | None:
+        # The crash automation's window opens at a run's first heartbeat (sent as it starts):
+        # a run killed before that heartbeat reaches the server is never marked Crashed.
+        train = running_train()
+        return train if train is not None and stack.heartbeats(train["id"]) else None
+
+    assert poll(lambda: beating_train() is not None, timeout_s=400), stack.describe(run_id)
+    victim = beating_train()
     assert victim is not None
     worker = _worker(victim)
     host = worker.removeprefix("gpu-")
