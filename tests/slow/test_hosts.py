@@ -110,23 +110,23 @@ def _metrics_rows(stack: HostsStack, run_dir: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(fs.cat_file(f"{run_dir}/runs.parquet")))
 
 
-def _chat_bodies(stack: HostsStack, since: int = 0) -> list[str]:
-    """The chat requests the fake LLM received, in arrival order, from the `since`-th on."""
+def _logged_requests(stack: HostsStack) -> list[dict[str, Any]]:
+    """Every request the fake LLM has logged so far (path and body), in arrival order."""
     if not stack.request_log.exists():
         return []
-    entries = stack.request_log.read_text(encoding="utf-8").splitlines()[since:]
-    return [
-        json.dumps(entry["body"], sort_keys=True)
-        for entry in map(json.loads, entries)
-        if entry["path"] == CHAT
-    ]
+    return [json.loads(line) for line in stack.request_log.read_text("utf-8").splitlines()]
 
 
-def _logged(stack: HostsStack) -> int:
-    """How many requests the fake LLM has logged so far."""
-    if not stack.request_log.exists():
-        return 0
-    return len(stack.request_log.read_text(encoding="utf-8").splitlines())
+def _chat_bodies(requests: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(r["body"], sort_keys=True) for r in requests if r["path"] == CHAT]
+
+
+def _kill_worker(stack: HostsStack, worker: str, flow_process: int) -> None:
+    """SIGKILL a worker and the flow-run process it started, and wait until both are gone."""
+    stack.stop_process(worker, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(flow_process, signal.SIGKILL)  # if it left the worker's process group
+    assert poll(lambda: not psutil.pid_exists(flow_process), timeout_s=10)
 
 
 def test_worker_hosts_run_the_installed_wheel_not_the_checkout(stack: HostsStack) -> None:
@@ -196,11 +196,7 @@ def test_a_killed_gpu_worker_is_detected_and_its_training_rerun_elsewhere(
     worker = _worker(victim)
     host = worker.removeprefix("gpu-")
     assert host in WORKER_HOSTS, victim["labels"]
-    flow_process = int(victim["infrastructure_pid"])
-    stack.stop_process(worker, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(flow_process, signal.SIGKILL)  # if it left the worker's process group
-    assert poll(lambda: not psutil.pid_exists(flow_process), timeout_s=10)
+    _kill_worker(stack, worker, int(victim["infrastructure_pid"]))
     killed_at = time.monotonic()
     try:
         state = stack.wait_final(run_id, timeout_s=600)
@@ -266,7 +262,7 @@ def test_a_pipeline_killed_during_generation_resumes_on_the_other_host_from_the_
     runtime = parameters["config"]["runtime"]
     most_in_flight = runtime["concurrency"] * runtime["parallel_chunks"]
     cache = RequestCache(stack.state_db)  # the database every worker host was given
-    first_cached, first_logged = len(cache), _logged(stack)
+    first_cached, first_logged = len(cache), len(_logged_requests(stack))
     run_id = stack.start_pipeline(parameters)
     assert poll(lambda: len(cache) - first_cached >= KILL_AT, timeout_s=400, every_s=0.2), (
         stack.describe(run_id)
@@ -275,14 +271,10 @@ def test_a_pipeline_killed_during_generation_resumes_on_the_other_host_from_the_
     worker = _worker(victim)
     host = worker.removeprefix("cpu-")
     assert host in WORKER_HOSTS and victim["infrastructure_pid"], victim["labels"]
-    flow_process = int(victim["infrastructure_pid"])
-    stack.stop_process(worker, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(flow_process, signal.SIGKILL)  # if it left the worker's process group
-    assert poll(lambda: not psutil.pid_exists(flow_process), timeout_s=10)
+    _kill_worker(stack, worker, int(victim["infrastructure_pid"]))
     time.sleep(1)  # a request already on the wire still reaches the fake's log
     killed_at = time.monotonic()
-    before = _chat_bodies(stack, first_logged)
+    before = _chat_bodies(_logged_requests(stack)[first_logged:])
     cached = len(cache) - first_cached
     in_flight = len(before) - cached
     assert 0 <= in_flight <= most_in_flight, (len(before), cached)
@@ -298,7 +290,7 @@ def test_a_pipeline_killed_during_generation_resumes_on_the_other_host_from_the_
         assert state == "COMPLETED", stack.describe(run_id)
         other = next(h for h in WORKER_HOSTS if h != host)
         assert _worker(stack.flow_run(run_id)) == f"cpu-{other}", "rerun on the other host"
-        after = _chat_bodies(stack, first_logged)[len(before) :]
+        after = _chat_bodies(_logged_requests(stack)[first_logged:])[len(before) :]
         # Sent again: only requests that were in flight at the kill, never a cached reply's.
         again = set(before) & set(after)
         assert len(again) <= in_flight, f"{len(again)} sent again, {in_flight} were in flight"
