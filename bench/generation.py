@@ -89,11 +89,23 @@ def rss_growth_line(peak_mib: dict[int, float]) -> str:
     )
 
 
-def alternating(repeats: int) -> list[str]:
-    """Run order: raw, flow, then flow, raw, ...: each side goes first as often as the other."""
+# The baselines: the SDK's default client (httpx), and its aiohttp client, which the flow uses
+# (runtime.http_client) and which a bare loop can use as well.
+SIDES = ("raw", "raw-aiohttp", "flow")
+SIDE_NAMES = {
+    "raw": "raw asyncio+openai",
+    "raw-aiohttp": "raw asyncio+openai (aiohttp)",
+    "flow": "llmsynth generate flow",
+}
+
+
+def alternating(repeats: int, sides: tuple[str, ...] = SIDES) -> list[str]:
+    """Run order: the sides in turn, rotated by one each repeat (raw, raw-aiohttp, flow, then
+    raw-aiohttp, flow, raw, ...): over len(sides) repeats each side goes first once."""
     order: list[str] = []
     for repeat in range(repeats):
-        order += ["raw", "flow"] if repeat % 2 == 0 else ["flow", "raw"]
+        shift = repeat % len(sides)
+        order += [*sides[shift:], *sides[:shift]]
     return order
 
 
@@ -188,11 +200,15 @@ async def send_chat(client: Any, request: Any) -> str:
     return reply.choices[0].message.content or ""
 
 
-async def raw_loop(base_url: str, requests: list[Any], concurrency: int) -> int:
-    """The baseline: one event loop, one AsyncOpenAI client, a semaphore."""
+async def raw_loop(base_url: str, requests: list[Any], concurrency: int, aiohttp: bool) -> int:
+    """The baseline: one event loop, one AsyncOpenAI client (on its default httpx client, or
+    with `aiohttp` on the SDK's aiohttp one), a semaphore."""
     import openai
 
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    http_client = openai.DefaultAioHttpClient() if aiohttp else None
+    client = openai.AsyncOpenAI(
+        base_url=base_url, api_key="bench", max_retries=0, http_client=http_client
+    )
     limit = asyncio.Semaphore(concurrency)
 
     async def one(request: Any) -> str:
@@ -224,10 +240,12 @@ def timed(run: Any) -> tuple[float, float, Any]:
 def run_raw(args: argparse.Namespace) -> Timed:
     config = experiment(args.base_url, args.requests[0], args.concurrency, args.chunks)
     warm = experiment(args.base_url, WARM_REQUESTS, args.concurrency, args.chunks)
-    asyncio.run(raw_loop(args.base_url, planned_requests(warm, args.data_dir), args.concurrency))
+    aiohttp = args.worker == "raw-aiohttp"
+    warm_requests = planned_requests(warm, args.data_dir)
+    asyncio.run(raw_loop(args.base_url, warm_requests, args.concurrency, aiohttp))
     requests = planned_requests(config, args.data_dir)
     seconds, cpu, sent = timed(
-        lambda: asyncio.run(raw_loop(args.base_url, requests, args.concurrency))
+        lambda: asyncio.run(raw_loop(args.base_url, requests, args.concurrency, aiohttp))
     )
     return Timed(seconds, sent, cpu)
 
@@ -253,7 +271,7 @@ def run_flow(args: argparse.Namespace) -> Timed:
 
 def worker(args: argparse.Namespace) -> None:
     """Child process: a warm-up and a timed run of one side; prints the result as JSON."""
-    result = run_raw(args) if args.worker == "raw" else run_flow(args)
+    result = run_flow(args) if args.worker == "flow" else run_raw(args)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({**result.__dict__, "peak_mib": peak_mib}))
 
@@ -325,23 +343,28 @@ def launch(
 @dataclass
 class SizeResult:
     requests: int
-    raw: Summary
-    flow: Summary
+    sides: dict[str, Summary]
     flow_peak_mib: float
+
+    def ratio_to(self, baseline: str, statistic: str = "best_rps") -> float:
+        """The flow's throughput over a baseline's (best to best, or median to median)."""
+        flow, base = self.sides["flow"], self.sides[baseline]
+        return float(getattr(flow, statistic)) / float(getattr(base, statistic))
 
     @property
     def ratio(self) -> float:
-        return self.flow.best_rps / self.raw.best_rps
+        return self.ratio_to("raw")
 
-    @property
-    def median_ratio(self) -> float:
-        return self.flow.median_rps / self.raw.median_rps
+
+def per_request_ms(runs: list[Run], attribute: str) -> float:
+    """CPU milliseconds a request (or row) of one attribute of a side's runs."""
+    return sum(float(getattr(run, attribute)) for run in runs) / sum(r.work for r in runs) * 1e3
 
 
 def bench_size(args: argparse.Namespace, requests: int, servers: Servers, tmp: Path) -> SizeResult:
     print(
         f"{requests:,} distinct requests ({TASK}, few-shot, {args.chunks} labels), concurrency "
-        f"{args.concurrency}, server latency {args.latency_ms:g} ms; {args.repeats} alternating "
+        f"{args.concurrency}, server latency {args.latency_ms:g} ms; {args.repeats} rotating "
         "runs of each side, each in a process of its own",
         flush=True,
     )
@@ -354,42 +377,48 @@ def bench_size(args: argparse.Namespace, requests: int, servers: Servers, tmp: P
         runs.append(run)
         print(f"  {side}: {run.seconds:.2f} s, peak RSS {run.peak_mib:,.0f} MiB", flush=True)
     cached = launch("flow", args, requests, servers, first_flow_dir)
-    raw = [run for run in runs if run.side == "raw"]
-    flow = [run for run in runs if run.side == "flow"]
-    raw_summary = Summary(tuple(run.seconds for run in raw), raw[0].work)
-    flow_summary = Summary(tuple(run.seconds for run in flow), flow[0].work)
-    result = SizeResult(requests, raw_summary, flow_summary, max(run.peak_mib for run in flow))
-    for name, summary, unit in (
-        ("raw asyncio+openai", raw_summary, "requests"),
-        ("llmsynth generate flow", flow_summary, "rows"),
-    ):
+    by_side = {side: [run for run in runs if run.side == side] for side in SIDES}
+    summaries = {
+        side: Summary(tuple(run.seconds for run in mine), mine[0].work)
+        for side, mine in by_side.items()
+    }
+    flow = by_side["flow"]
+    result = SizeResult(requests, summaries, max(run.peak_mib for run in flow))
+    for side, summary in summaries.items():
+        unit = "rows" if side == "flow" else "requests"
         print(
-            f"{name}: {', '.join(f'{s:.2f}' for s in summary.seconds)} s for {summary.work:,} "
-            f"{unit} -> best {summary.best_rps:,.0f}/s, median {summary.median_rps:,.0f}/s"
+            f"{SIDE_NAMES[side]}: {', '.join(f'{s:.2f}' for s in summary.seconds)} s for "
+            f"{summary.work:,} {unit} -> best {summary.best_rps:,.0f}/s, "
+            f"median {summary.median_rps:,.0f}/s"
         )
     print(
         f"cached rerun: {cached.seconds:.2f} s ({cached.work:,} rows) = "
         f"{cached.seconds / flow[0].seconds:.3f} of the first run "
         f"(target <= {cached_target(requests)})"
     )
-
-    def per_request_ms(side: list[Run], attribute: str) -> float:
-        total = sum(float(getattr(run, attribute)) for run in side)
-        return total / sum(run.work for run in side) * 1e3
-
-    print(
-        f"CPU per request: raw process {per_request_ms(raw, 'cpu_s'):.2f} ms, flow process "
-        f"{per_request_ms(flow, 'cpu_s'):.2f} ms; servers (fake LLM + Prefect): raw "
-        f"{per_request_ms(raw, 'servers_cpu_s'):.2f} ms, flow "
-        f"{per_request_ms(flow, 'servers_cpu_s'):.2f} ms"
-    )
+    for what, attribute in (
+        ("process", "cpu_s"),
+        ("servers (fake LLM + Prefect)", "servers_cpu_s"),
+    ):
+        print(
+            f"CPU per request, {what}: "
+            + ", ".join(
+                f"{side} {per_request_ms(by_side[side], attribute):.2f} ms" for side in SIDES
+            )
+        )
     print(
         f"peak RSS: flow process {result.flow_peak_mib:,.0f} MiB (target < {RSS_TARGET_MIB:,.0f}),"
-        f" raw process {max(run.peak_mib for run in raw):,.0f} MiB"
+        f" raw process {max(run.peak_mib for run in by_side['raw']):,.0f} MiB"
+    )
+    print(
+        f"pipeline/raw-aiohttp throughput at {requests:,} requests: best of each "
+        f"{result.ratio_to('raw-aiohttp'):.2f}, medians "
+        f"{result.ratio_to('raw-aiohttp', 'median_rps'):.2f} (the bare loop on the same HTTP "
+        "client as the flow; no target)"
     )
     print(
         f"pipeline/raw throughput at {requests:,} requests: best of each {result.ratio:.2f} "
-        f"(target >= {ratio_target(requests)}), medians {result.median_ratio:.2f}",
+        f"(target >= {ratio_target(requests)}), medians {result.ratio_to('raw', 'median_rps'):.2f}",
         flush=True,
     )
     return result
@@ -411,7 +440,7 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("LLMSYNTH_DATA_DIR", DATASETS))
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--worker", choices=["raw", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--output-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -16,10 +16,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from llmsynth_core.llm_types import LLMResponse
-from tasks.state_db import insert_or_ignore_many, replies, sqlite_url, state_engine, writing
+from tasks.state_db import driver_cursor, replies, sqlite_url, state_engine
 
 # Bound parameters of one IN query (SQLite allows 32,766, PostgreSQL 65,535).
 _IN_LIMIT = 1000
+# Through the driver (`driver_cursor`): the same statements on SQLite and PostgreSQL.
+_SELECT = "SELECT hash, reply FROM replies WHERE hash IN"
+_INSERT = "INSERT INTO replies (hash, reply, at) VALUES ({}) ON CONFLICT DO NOTHING"
 
 
 class RequestCache:
@@ -34,11 +37,11 @@ class RequestCache:
     def get_many(self, request_hashes: Sequence[str]) -> list[LLMResponse | None]:
         """The stored reply of each hash, in order (None where there is none), in one query."""
         found: dict[str, str] = {}
-        with self._engine.connect() as connection:
+        with driver_cursor(self._engine) as db:
             for start in range(0, len(request_hashes), _IN_LIMIT):
                 wanted = sorted(set(request_hashes[start : start + _IN_LIMIT]))
-                query = sa.select(replies.c.hash, replies.c.reply).where(replies.c.hash.in_(wanted))
-                found.update((key, reply) for key, reply in connection.execute(query))
+                db.cursor.execute(f"{_SELECT} ({db.markers(len(wanted))})", wanted)
+                found.update(db.cursor.fetchall())
         return [
             None if (reply := found.get(key)) is None else LLMResponse.model_validate_json(reply)
             for key in request_hashes
@@ -52,11 +55,9 @@ class RequestCache:
         """`put` for each (hash, reply), in one transaction; one None per item (a `Coalescer`
         answers each caller)."""
         now = time.time()
-        rows = [
-            {"hash": key, "reply": response.model_dump_json(), "at": now} for key, response in items
-        ]
-        with writing(self._engine) as connection:
-            insert_or_ignore_many(connection, replies, rows)
+        rows = [(key, response.model_dump_json(), now) for key, response in items]
+        with driver_cursor(self._engine, write=True) as db:
+            db.cursor.executemany(_INSERT.format(db.markers(3)), rows)
         return [None] * len(items)
 
     def __len__(self) -> int:

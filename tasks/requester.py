@@ -124,6 +124,7 @@ async def open_requester(
         api_key=None if llm.is_embedded else os.environ.get(llm.api_key_env),
         api_key_env=llm.api_key_env,
         timeout_s=runtime.request_timeout_s,
+        transport=runtime.http_client,
     )
     limiter = limiter_for(
         base_url, llm.model, runtime.requests_per_minute, runtime.tokens_per_minute

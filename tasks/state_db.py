@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,41 @@ def writing(engine: Engine) -> Iterator[Connection]:
         connection.execution_options(state_db_write=True)
         with connection.begin():
             yield connection
+
+
+@contextmanager
+def driver_cursor(engine: Engine, write: bool = False) -> Iterator[DriverCursor]:
+    """A DBAPI cursor on one of the engine's pooled connections, for the hottest statements
+    (the request cache's, once or twice a request): SQLAlchemy's work around a statement cost
+    ~5x the statement on SQLite (~100 us against ~10-25 us an item, in batches of two).
+    `write`: one transaction, committed on exit (on SQLite holding the write lock from its
+    start, as `writing` does); rolled back on an error."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        if write and engine.dialect.name == "sqlite":
+            cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield DriverCursor(cursor, "?" if engine.dialect.paramstyle == "qmark" else "%s")
+        except BaseException:
+            connection.rollback()
+            raise
+        if write:
+            connection.commit()
+        cursor.close()
+    finally:
+        connection.close()  # back to the pool, whose reset ends any transaction left open
+
+
+@dataclass(frozen=True)
+class DriverCursor:
+    """A DBAPI cursor and the driver's parameter marker (`?` on SQLite, `%s` on psycopg)."""
+
+    cursor: Any
+    marker: str
+
+    def markers(self, count: int) -> str:
+        return ", ".join([self.marker] * count)
 
 
 def insert_or_ignore(connection: Connection, table: sa.Table, **values: object) -> None:

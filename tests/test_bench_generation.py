@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bench.generation import Summary, alternating, cached_target, ratio_target, rss_growth_line
+from bench.generation import (
+    SIDES,
+    SizeResult,
+    Summary,
+    alternating,
+    cached_target,
+    ratio_target,
+    rss_growth_line,
+)
 
 
 def test_best_is_the_shortest_run_and_the_median_the_middle_one() -> None:
@@ -16,12 +24,28 @@ def test_best_is_the_shortest_run_and_the_median_the_middle_one() -> None:
     assert Summary(seconds=(3.0, 1.0, 4.0, 2.0), work=1).median_s == 2.5
 
 
-def test_each_side_goes_first_as_often_as_the_other() -> None:
-    assert alternating(3) == ["raw", "flow", "flow", "raw", "raw", "flow"]
-    order = alternating(4)
-    firsts = [order[i] for i in range(0, len(order), 2)]
-    assert firsts.count("raw") == firsts.count("flow") == 2
-    assert order.count("raw") == order.count("flow") == 4
+def test_each_side_goes_first_as_often_as_the_others() -> None:
+    assert alternating(2, ("raw", "flow")) == ["raw", "flow", "flow", "raw"]
+    order = alternating(3)
+    assert order[:3] == ["raw", "raw-aiohttp", "flow"]
+    assert order[3:6] == ["raw-aiohttp", "flow", "raw"]
+    assert sorted(order[i] for i in range(0, len(order), 3)) == sorted(SIDES)
+    assert all(order.count(side) == 3 for side in SIDES)
+
+
+def test_ratios_are_the_flow_over_each_baseline() -> None:
+    result = SizeResult(
+        10_000,
+        {
+            "raw": Summary((30.0, 40.0, 50.0), 10_000),
+            "raw-aiohttp": Summary((25.0, 35.0, 45.0), 10_000),
+            "flow": Summary((33.0, 36.0, 60.0), 10_000),
+        },
+        flow_peak_mib=400.0,
+    )
+    assert result.ratio == pytest.approx(30.0 / 33.0)
+    assert result.ratio_to("raw-aiohttp") == pytest.approx(25.0 / 33.0)
+    assert result.ratio_to("raw", "median_rps") == pytest.approx(40.0 / 36.0)
 
 
 def test_rss_line_compares_the_smallest_and_largest_runs() -> None:

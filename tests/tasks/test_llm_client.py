@@ -39,6 +39,8 @@ CHAT_REQUEST = LLMRequest(
     stop=("\n\n",),
 )
 TEXT_REQUEST = LLMRequest(style="completion", model="fake-model", prompt="Review: great", seed=3)
+# The SDK's two HTTP clients (runtime.http_client): transport failures must read the same.
+TRANSPORTS = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 
 
 class RecordingSleep:
@@ -184,19 +186,21 @@ def test_503_twice_then_success() -> None:
     assert len(sleep.delays) == 2
 
 
-def test_connection_reset_then_success() -> None:
+@TRANSPORTS
+def test_connection_reset_then_success(transport: str) -> None:
     with FakeOpenAIServer() as srv:
         srv.inject(Fault.reset())
-        response, sleep = _complete(srv)
+        response, sleep = _complete(srv, transport=transport)
         assert srv.count() == 2
     assert response.text
     assert len(sleep.delays) == 1
 
 
-def test_delay_beyond_timeout_is_retried() -> None:
+@TRANSPORTS
+def test_delay_beyond_timeout_is_retried(transport: str) -> None:
     with FakeOpenAIServer() as srv:
         srv.inject(Fault.delay(3.0))
-        response, sleep = _complete(srv, timeout_s=0.3)
+        response, sleep = _complete(srv, timeout_s=0.3, transport=transport)
         assert srv.count() == 2
     assert response.text
     assert len(sleep.delays) == 1
@@ -291,24 +295,38 @@ def test_zero_retries_means_exactly_one_call() -> None:
         assert srv.count() == 1
 
 
-def test_timeouts_exhausted_name_the_timeout() -> None:
+@TRANSPORTS
+def test_timeouts_exhausted_name_the_timeout(transport: str) -> None:
     with FakeOpenAIServer() as srv:
         srv.inject(Fault.delay(3.0), Fault.delay(3.0))
-        message = _fails(srv, max_retries=1, timeout_s=0.2)
+        message = _fails(srv, max_retries=1, timeout_s=0.2, transport=transport)
     assert "timeout_s=0.2" in message
+    assert "connection to" not in message
 
 
-def test_unreachable_server_names_the_connection_failure() -> None:
+@TRANSPORTS
+def test_dropped_connections_exhausted_name_the_connection_not_a_timeout(transport: str) -> None:
+    with FakeOpenAIServer() as srv:
+        srv.inject(Fault.reset(), Fault.reset())
+        message = _fails(srv, max_retries=1, transport=transport)
+        base_url = srv.base_url
+    assert f"last cause: connection to {base_url} failed (" in message
+    assert "timeout" not in message.split("last cause:")[1].split(".")[0]
+
+
+@TRANSPORTS
+def test_unreachable_server_names_the_connection_failure(transport: Any) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     sleep = RecordingSleep()
 
     async def go() -> None:
-        async with LLMClient(f"http://127.0.0.1:{port}/v1", None, 2.0, sleep=sleep) as client:
+        url = f"http://127.0.0.1:{port}/v1"
+        async with LLMClient(url, None, 2.0, sleep=sleep, transport=transport) as client:
             await client.complete(CHAT_REQUEST)
 
-    with pytest.raises(GenerationError, match=r"connection to http://127\.0\.0\.1"):
+    with pytest.raises(GenerationError, match=r"connection to http://127\.0\.0\.1.* failed \("):
         asyncio.run(go())
     assert len(sleep.delays) == 6
 

@@ -26,7 +26,13 @@ from tasks.llm_client import LLMClient
 from tasks.ratelimit import RateLimiter
 from tasks.request_cache import RequestCache
 from tasks.requester import Requester
-from tasks.state_db import STATE_DB_ENV, sqlite_url, state_db_url, state_engine
+from tasks.state_db import (
+    STATE_DB_ENV,
+    driver_cursor,
+    sqlite_url,
+    state_db_url,
+    state_engine,
+)
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.tasks.ledger_child import LLM, request, spend_together
 
@@ -63,6 +69,31 @@ def test_replies_round_trip_and_survive_a_sigkill_right_after_put(tmp_path: Path
     cache.put("h0", _reply("a later reply"))  # the first reply stored under a hash is kept
     assert cache.get("h0") == _reply("reply 0")
     cache.close()
+
+
+def test_a_failed_write_through_the_driver_leaves_nothing_and_holds_no_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "request-cache.sqlite"
+    cache = RequestCache(path)
+    engine = state_engine(sqlite_url(path))
+    with pytest.raises(RuntimeError, match="mid-write"), driver_cursor(engine, write=True) as db:
+        db.cursor.execute(
+            f"INSERT INTO replies (hash, reply, at) VALUES ({db.markers(3)})",
+            ("h-rolled-back", _reply("never kept").model_dump_json(), 0.0),
+        )
+        raise RuntimeError("mid-write")
+    # Another connection writes at once (no write lock left behind) and sees no half-write.
+    other = sqlite3.connect(path, timeout=0.5)
+    other_reply = _reply("other").model_dump_json()
+    other.execute("INSERT INTO replies VALUES ('h-other', ?, 0)", (other_reply,))
+    other.commit()
+    other.close()
+    found = cache.get_many(["h-rolled-back", "h-other", "h-rolled-back"])
+    assert found == [None, _reply("other"), None]
+    assert len(cache) == 1
+    cache.put_many([("h1", _reply("one")), ("h2", _reply("two")), ("h1", _reply("again"))])
+    assert cache.get_many(["h2", "missing", "h1"]) == [_reply("two"), None, _reply("one")]
 
 
 def test_a_cache_file_of_the_sqlite_only_cache_still_opens(tmp_path: Path) -> None:
