@@ -370,14 +370,14 @@ def bench_size(args: argparse.Namespace, requests: int, servers: Servers, tmp: P
     )
     runs: list[Run] = []
     first_flow_dir: Path | None = None
-    for number, side in enumerate(alternating(args.repeats)):
+    for number, side in enumerate(alternating(args.repeats, args.sides)):
         output_dir = tmp / f"{requests}-{number}" if side == "flow" else None
         first_flow_dir = first_flow_dir or output_dir
         run = launch(side, args, requests, servers, output_dir)
         runs.append(run)
         print(f"  {side}: {run.seconds:.2f} s, peak RSS {run.peak_mib:,.0f} MiB", flush=True)
     cached = launch("flow", args, requests, servers, first_flow_dir)
-    by_side = {side: [run for run in runs if run.side == side] for side in SIDES}
+    by_side = {side: [run for run in runs if run.side == side] for side in args.sides}
     summaries = {
         side: Summary(tuple(run.seconds for run in mine), mine[0].work)
         for side, mine in by_side.items()
@@ -403,19 +403,20 @@ def bench_size(args: argparse.Namespace, requests: int, servers: Servers, tmp: P
         print(
             f"CPU per request, {what}: "
             + ", ".join(
-                f"{side} {per_request_ms(by_side[side], attribute):.2f} ms" for side in SIDES
+                f"{side} {per_request_ms(by_side[side], attribute):.2f} ms" for side in args.sides
             )
         )
     print(
         f"peak RSS: flow process {result.flow_peak_mib:,.0f} MiB (target < {RSS_TARGET_MIB:,.0f}),"
         f" raw process {max(run.peak_mib for run in by_side['raw']):,.0f} MiB"
     )
-    print(
-        f"pipeline/raw-aiohttp throughput at {requests:,} requests: best of each "
-        f"{result.ratio_to('raw-aiohttp'):.2f}, medians "
-        f"{result.ratio_to('raw-aiohttp', 'median_rps'):.2f} (the bare loop on the same HTTP "
-        "client as the flow; no target)"
-    )
+    if "raw-aiohttp" in result.sides:
+        print(
+            f"pipeline/raw-aiohttp throughput at {requests:,} requests: best of each "
+            f"{result.ratio_to('raw-aiohttp'):.2f}, medians "
+            f"{result.ratio_to('raw-aiohttp', 'median_rps'):.2f} (the bare loop on the same HTTP "
+            "client as the flow; no target)"
+        )
     print(
         f"pipeline/raw throughput at {requests:,} requests: best of each {result.ratio:.2f} "
         f"(target >= {ratio_target(requests)}), medians {result.ratio_to('raw', 'median_rps'):.2f}",
@@ -431,6 +432,12 @@ def main() -> None:
         "--scale", action="store_true", help=f"Run {' and '.join(map(str, SCALE))} requests."
     )
     parser.add_argument("--repeats", type=int, default=3, help="Timed runs of each side.")
+    parser.add_argument(
+        "--sides",
+        type=lambda text: tuple(text.split(",")),
+        default=SIDES,
+        help=f"Comma-separated sides to run, of {','.join(SIDES)} (raw and flow are needed).",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="Total requests in flight.")
     parser.add_argument(
         "--chunks", type=int, default=4, help="Label chunks run at once (4 labels)."
@@ -444,6 +451,9 @@ def main() -> None:
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--output-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = set(args.sides) - set(SIDES)
+    if unknown or not {"raw", "flow"} <= set(args.sides):
+        parser.error(f"--sides takes raw, flow and optionally raw-aiohttp; got {args.sides}")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if args.serve:
