@@ -17,6 +17,7 @@ from llmsynth_core.taskspec import TaskSpec
 from tasks.artifacts import ArtifactRef
 from tasks.batch_client import require_batch_api
 from tasks.collect import collect_generations_task
+from tasks.gc_tuning import generation_gc
 from tasks.generate import generate_label_task
 from tasks.llm_server import llm_endpoints
 from tasks.snapshot import DataSnapshot
@@ -99,7 +100,8 @@ def _run_lanes(
         async with AsyncClientContext.get_or_create():
             await asyncio.gather(*(lane(url) for url in lanes))
 
-    asyncio.run(run())
+    with generation_gc():  # the collector's share of a request's CPU (tasks/gc_tuning.py)
+        asyncio.run(run())
     if failures:
         raise failures[0]
     return [ref for ref in results if ref is not None]
