@@ -30,6 +30,7 @@ from llmsynth_core.size_matching import SizePolicy
 
 Mode = Literal["zero_shot", "few_shot"]
 PromptStyle = Literal["chat", "completion"]
+HttpClient = Literal["aiohttp", "httpx"]  # the openai SDK's two HTTP clients
 ALL_MODES: tuple[Mode, ...] = ("zero_shot", "few_shot")
 EMBEDDED_LLMS = ("smollm2-135m-instruct", "gemma3-270m")
 EMBEDDED_ENCODER = "embedded:all-MiniLM-L6-v2"
@@ -376,7 +377,7 @@ class RuntimeConfig(_Stage):
         "and 1 with both threads served the same requests/s (bench/llama_throughput.py).",
     )
     request_timeout_s: float = Field(default=120.0, gt=0)
-    http_client: Literal["aiohttp", "httpx"] = Field(
+    http_client: HttpClient = Field(
         default="aiohttp",
         description="The openai SDK's HTTP client for generation and annotation requests: "
         "aiohttp (its DefaultAioHttpClient, HTTP parsed in C) spends ~0.5 ms less CPU a request "

@@ -17,17 +17,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
 import openai
 
+from llmsynth_core.config import HttpClient
 from llmsynth_core.errors import GenerationError
 from llmsynth_core.llm_types import LLMRequest, LLMResponse
 
 T = TypeVar("T")
-HttpTransport = Literal["aiohttp", "httpx"]
 
 NO_KEY_PLACEHOLDER = "sk-no-key"
 # 408 is the server saying our request timed out; treated like a client-side timeout.
@@ -148,7 +148,7 @@ def _response_from_json(body: object, request: LLMRequest, latency_s: float) -> 
 # the SDK's documented choice for high concurrency, parses HTTP in C: ~0.5 ms less CPU a
 # request than httpx's pure-Python h11 (bench/generation.py), which on a CPU-bound machine is
 # requests/s.
-_HTTP_CLIENTS: dict[str, Callable[..., Any]] = {
+_HTTP_CLIENTS: dict[HttpClient, Callable[..., Any]] = {
     "aiohttp": openai.DefaultAioHttpClient,
     "httpx": openai.DefaultAsyncHttpxClient,
 }
@@ -186,7 +186,7 @@ class LLMClient:
         backoff_max_s: float = 30.0,
         retry_after_max_s: float = 120.0,
         api_key_env: str = "OPENAI_API_KEY",
-        transport: HttpTransport = "aiohttp",
+        transport: HttpClient = "aiohttp",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -210,7 +210,7 @@ class LLMClient:
             api_key=api_key if api_key is not None else NO_KEY_PLACEHOLDER,
             timeout=timeout_s,
             max_retries=0,
-            http_client=openai.DefaultAioHttpClient(verify=_ssl_context()),
+            http_client=_HTTP_CLIENTS[transport](verify=_ssl_context()),
         )
 
     async def __aenter__(self) -> LLMClient:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
 
+import openai
 import pytest
 
 from llmsynth_core.config import load_experiment, preset_path
@@ -374,3 +375,17 @@ def test_each_task_sends_its_effective_max_tokens() -> None:
             sent[task_id] = srv.requests[-1].body["max_tokens"]
     assert config.llm.max_tokens == 256
     assert sent == {"imdb": 448, "ag_news": 256}
+
+
+def test_the_configured_http_client_is_the_one_used() -> None:
+    async def clients() -> list[type]:
+        made = []
+        for transport in ("aiohttp", "httpx"):
+            async with LLMClient("http://127.0.0.1:1/v1", transport=transport) as client:
+                made.append(type(client.sdk._client))
+        return made
+
+    aio, plain = asyncio.run(clients())
+    assert issubclass(aio, openai.DefaultAioHttpClient)
+    assert not issubclass(plain, openai.DefaultAioHttpClient)
+    assert issubclass(plain, openai.DefaultAsyncHttpxClient)
